@@ -1,0 +1,48 @@
+# The commands of the README. Each installs what it needs first.
+SHELL := /bin/bash
+PY := .venv/bin/python
+STACK := scripts/stack
+STACK_ENV = $$($(STACK) env | sed 's/^/export /')
+
+.PHONY: run test up down status wipe install gen-protos check-protos lint bench
+
+run: install up ## bring up Kafka + PostgreSQL and run the services (Ctrl-C stops the services)
+	@eval "$(STACK_ENV)"; scripts/run-services
+
+test: install up ## lint, type-check and run the whole test suite against the real stack
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check .
+	$(PY) -m mypy .
+	@eval "$(STACK_ENV)"; $(PY) -m pytest $(PYTEST_ARGS)
+
+install: .venv/.installed
+
+.venv/.installed: pyproject.toml
+	@test -x $(PY) || python3.11 -m venv .venv || python3 -m venv .venv
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+up: install
+	$(STACK) up
+
+down:
+	$(STACK) down
+
+status:
+	$(STACK) status
+
+wipe:
+	$(STACK) wipe
+
+gen-protos: install
+	$(PY) scripts/gen_protos.py
+
+check-protos: install
+	$(PY) scripts/gen_protos.py --check
+
+lint: install
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+bench: install up
+	@eval "$(STACK_ENV)"; $(PY) -m bench

@@ -1,0 +1,9 @@
+from tests.harness.fixtures import (
+    database_url,
+    kafka_bootstrap,
+    postgres_url,
+    topic,
+    unique_name,
+)
+
+__all__ = ["database_url", "kafka_bootstrap", "postgres_url", "topic", "unique_name"]

@@ -1,0 +1,39 @@
+"""docker-compose.yml cannot run here (no Docker engine); at least it must be coherent."""
+
+import re
+from typing import Any
+
+import yaml
+
+from tests.harness.endpoints import ROOT
+
+
+def load() -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def test_compose_has_the_stack_with_health_checks() -> None:
+    services = load()["services"]
+    assert {"kafka", "postgres"} <= services.keys()
+    assert services["kafka"]["image"].startswith("apache/kafka:4.0.")
+    assert services["postgres"]["image"].startswith("postgres:15")
+    for name, service in services.items():
+        assert "healthcheck" in service, f"{name} has no health check"
+
+
+def test_every_named_service_and_module_exists() -> None:
+    services = load()["services"]
+    for name, service in services.items():
+        for dependency in service.get("depends_on", {}):
+            assert dependency in services, f"{name} depends on unknown service {dependency}"
+        if "build" in service:
+            assert (ROOT / service["build"].get("dockerfile", "Dockerfile")).is_file()
+            module = (
+                service["command"][0]
+                if isinstance(service["command"], list)
+                else service["command"]
+            )
+            assert re.fullmatch(r"services\.\w+", module), module
+            assert (ROOT / module.replace(".", "/") / "__main__.py").is_file(), module
