@@ -17,7 +17,8 @@ test: install up ## lint, type-check and run the whole test suite against the re
 
 install: .venv/.installed
 
-.venv/.installed: pyproject.toml
+# Editable installs map top-level packages at install time: a new generated package reinstalls.
+.venv/.installed: pyproject.toml $(wildcard libs/protogen/*/__init__.py)
 	@test -x $(PY) || python3.11 -m venv .venv || python3 -m venv .venv
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
 	@touch $@

@@ -1,0 +1,144 @@
+"""The RBAC entities, as plain immutable values. Bodies are stored as JSON (to_body/from_body)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+PrincipalType = Literal["USER", "USER_GROUP", "SERVICE_ACCOUNT"]
+
+
+@dataclass(frozen=True)
+class PrincipalRef:
+    type: PrincipalType
+    identifier: str
+    scope: str  # users: their account; groups and service accounts: where they are defined
+
+
+@dataclass(frozen=True)
+class User:
+    kind: ClassVar[str] = "user"
+    account: str
+    identifier: str
+    email: str = ""
+    display_name: str = ""
+
+    @property
+    def scope(self) -> str:
+        return self.account
+
+
+@dataclass(frozen=True)
+class UserGroup:
+    kind: ClassVar[str] = "user_group"
+    scope: str
+    identifier: str
+    name: str = ""
+    members: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServiceAccount:
+    kind: ClassVar[str] = "service_account"
+    scope: str
+    identifier: str
+    name: str = ""
+    email: str = ""
+
+
+@dataclass(frozen=True)
+class Role:
+    kind: ClassVar[str] = "role"
+    scope: str
+    identifier: str
+    name: str = ""
+    permissions: tuple[str, ...] = ()
+    managed: bool = False
+
+
+@dataclass(frozen=True)
+class ResourceFilter:
+    resource_type: str
+    identifiers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ResourceGroup:
+    kind: ClassVar[str] = "resource_group"
+    scope: str
+    identifier: str
+    name: str = ""
+    include_child_scopes: bool = False
+    included_scopes: tuple[str, ...] = ()
+    include_all_resources: bool = False
+    resource_filters: tuple[ResourceFilter, ...] = ()
+    managed: bool = False
+
+
+@dataclass(frozen=True)
+class RoleBinding:
+    kind: ClassVar[str] = "role_binding"
+    scope: str
+    identifier: str
+    principal: PrincipalRef
+    role_scope: str
+    role: str
+    resource_group: str
+    disabled: bool = False
+
+
+@dataclass(frozen=True)
+class Permission:
+    kind: ClassVar[str] = "permission"
+    name: str
+    description: str = ""
+    managed: bool = False
+    scope: ClassVar[str] = ""  # the registry is global
+
+    @property
+    def identifier(self) -> str:
+        return self.name
+
+
+Entity = User | UserGroup | ServiceAccount | Role | ResourceGroup | RoleBinding | Permission
+
+
+@dataclass(frozen=True)
+class Stored:
+    """An entity as stored, with its etag (the revision of its last write; 0 for managed)."""
+
+    entity: Any
+    etag: int
+
+
+def to_body(entity: Entity) -> dict[str, Any]:
+    return dataclasses.asdict(entity)
+
+
+def from_body(kind: str, body: dict[str, Any]) -> Entity:
+    if kind == "user":
+        return User(**body)
+    if kind == "user_group":
+        return UserGroup(**{**body, "members": tuple(body["members"])})
+    if kind == "service_account":
+        return ServiceAccount(**body)
+    if kind == "role":
+        return Role(**{**body, "permissions": tuple(body["permissions"])})
+    if kind == "resource_group":
+        filters = tuple(
+            ResourceFilter(f["resource_type"], tuple(f["identifiers"]))
+            for f in body["resource_filters"]
+        )
+        return ResourceGroup(
+            **{
+                **body,
+                "included_scopes": tuple(body["included_scopes"]),
+                "resource_filters": filters,
+            }
+        )
+    if kind == "role_binding":
+        return RoleBinding(**{**body, "principal": PrincipalRef(**body["principal"])})
+    if kind == "permission":
+        return Permission(**body)
+    raise ValueError(f"unknown kind {kind!r}")

@@ -1,0 +1,168 @@
+"""Argument checks for every entity: each returns the normalized entity or raises InvalidArgument
+naming the field as the API spells it (e.g. "role.permissions")."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from services.authz.domain import catalog, scopes
+from services.authz.domain.entities import (
+    Permission,
+    PrincipalRef,
+    ResourceFilter,
+    ResourceGroup,
+    Role,
+    RoleBinding,
+    ServiceAccount,
+    User,
+    UserGroup,
+)
+from services.authz.domain.errors import InvalidArgument
+from services.authz.domain.scopes import check_identifier, check_scope
+
+MAX_NAME = 256
+
+
+def _text(value: str, field: str, limit: int = MAX_NAME) -> str:
+    if len(value) > limit:
+        raise InvalidArgument(field, f"longer than {limit} characters")
+    return value
+
+
+def _custom_identifier(value: str, field: str) -> str:
+    check_identifier(value, field)
+    if value.startswith("_"):
+        raise InvalidArgument(
+            field, "identifiers starting with '_' are reserved for managed entities"
+        )
+    return value
+
+
+def _email(value: str, field: str) -> str:
+    if value and ("@" not in value or len(value) > 320 or any(c.isspace() for c in value)):
+        raise InvalidArgument(field, f"{value!r} is not an email address")
+    return value
+
+
+def user(u: User) -> User:
+    check_scope(u.account, "user.account")
+    if scopes.level(u.account) != "account":
+        raise InvalidArgument("user.account", "users are account-level: give the account only")
+    _custom_identifier(u.identifier, "user.identifier")
+    _email(u.email, "user.email")
+    _text(u.display_name, "user.display_name")
+    return u
+
+
+def user_group(g: UserGroup) -> UserGroup:
+    check_scope(g.scope, "user_group.scope")
+    _custom_identifier(g.identifier, "user_group.identifier")
+    _text(g.name, "user_group.name")
+    for m in g.members:
+        check_identifier(m, "user_group.members")
+    return dataclasses.replace(g, members=tuple(sorted(set(g.members))))
+
+
+def service_account(s: ServiceAccount) -> ServiceAccount:
+    check_scope(s.scope, "service_account.scope")
+    _custom_identifier(s.identifier, "service_account.identifier")
+    _text(s.name, "service_account.name")
+    _email(s.email, "service_account.email")
+    return s
+
+
+def role(r: Role, known_permissions: set[str]) -> Role:
+    check_scope(r.scope, "role.scope")
+    _custom_identifier(r.identifier, "role.identifier")
+    _text(r.name, "role.name")
+    unknown = sorted(set(r.permissions) - known_permissions)
+    if unknown:
+        raise InvalidArgument("role.permissions", f"unknown permissions: {', '.join(unknown)}")
+    return dataclasses.replace(r, permissions=tuple(sorted(set(r.permissions))), managed=False)
+
+
+def resource_group(g: ResourceGroup, known_resource_types: set[str]) -> ResourceGroup:
+    check_scope(g.scope, "resource_group.scope")
+    _custom_identifier(g.identifier, "resource_group.identifier")
+    _text(g.name, "resource_group.name")
+    for s in g.included_scopes:
+        check_scope(s, "resource_group.included_scopes")
+        if not scopes.is_within(s, g.scope):
+            raise InvalidArgument(
+                "resource_group.included_scopes", f"{s!r} is not {g.scope!r} or below it"
+            )
+    if g.include_all_resources and g.resource_filters:
+        raise InvalidArgument(
+            "resource_group.resource_filters", "give filters or include_all_resources, not both"
+        )
+    if not g.include_all_resources and not g.resource_filters:
+        raise InvalidArgument(
+            "resource_group.resource_filters", "select resources: filters or include_all_resources"
+        )
+    filters = []
+    for f in g.resource_filters:
+        if f.resource_type not in known_resource_types:
+            raise InvalidArgument(
+                "resource_group.resource_filters.resource_type",
+                f"unknown resource type {f.resource_type!r}",
+            )
+        for i in f.identifiers:
+            check_identifier(i, "resource_group.resource_filters.identifiers")
+        filters.append(ResourceFilter(f.resource_type, tuple(sorted(set(f.identifiers)))))
+    return dataclasses.replace(
+        g,
+        included_scopes=tuple(sorted(set(g.included_scopes))),
+        resource_filters=tuple(filters),
+        managed=False,
+    )
+
+
+def principal(p: PrincipalRef, request_scope: str, field: str) -> PrincipalRef:
+    """Resolve where the principal lives: users in the account of the request scope; groups and
+    service accounts in the given scope (default: the request scope), which must be the request
+    scope or one of its ancestors."""
+    check_identifier(p.identifier, f"{field}.identifier")
+    if p.type == "USER":
+        return dataclasses.replace(p, scope=scopes.account(request_scope))
+    if p.type not in ("USER_GROUP", "SERVICE_ACCOUNT"):
+        raise InvalidArgument(f"{field}.type", "give USER, USER_GROUP or SERVICE_ACCOUNT")
+    where = p.scope or request_scope
+    check_scope(where, f"{field}.scope")
+    if not scopes.is_within(request_scope, where):
+        raise InvalidArgument(f"{field}.scope", f"{where!r} is not {request_scope!r} or above it")
+    return dataclasses.replace(p, scope=where)
+
+
+def role_binding(b: RoleBinding) -> RoleBinding:
+    check_scope(b.scope, "role_binding.scope")
+    _custom_identifier(b.identifier, "role_binding.identifier")
+    resolved = principal(b.principal, b.scope, "role_binding.principal")
+    role_scope = b.role_scope or b.scope
+    check_scope(role_scope, "role_binding.role_scope")
+    if not scopes.is_within(b.scope, role_scope):
+        raise InvalidArgument(
+            "role_binding.role_scope",
+            f"a role of {role_scope!r} cannot be bound in {b.scope!r}: use its scope or one below",
+        )
+    check_identifier(b.role, "role_binding.role")
+    check_identifier(b.resource_group, "role_binding.resource_group")
+    if b.role.startswith("_"):
+        role_scope = b.scope  # managed roles exist in every scope of their level
+    return dataclasses.replace(b, principal=resolved, role_scope=role_scope)
+
+
+def permission(p: Permission) -> Permission:
+    if not catalog.PERMISSION_NAME.match(p.name):
+        raise InvalidArgument("permission.name", "must be core_<resourcetype>_<action>, lower case")
+    _text(p.description, "permission.description", 1024)
+    return dataclasses.replace(p, managed=False)
+
+
+PAGE_SIZE_DEFAULT = 50
+PAGE_SIZE_MAX = 1000
+
+
+def page_size(value: int) -> int:
+    if value < 0 or value > PAGE_SIZE_MAX:
+        raise InvalidArgument("page_size", f"must be between 0 and {PAGE_SIZE_MAX}")
+    return value or PAGE_SIZE_DEFAULT

@@ -1,0 +1,142 @@
+"""Thin CRUD handlers for the management services: proto in, command, proto out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import grpc
+from authz.v1 import authz_pb2 as pb
+from authz.v1 import authz_pb2_grpc as pb_grpc
+
+from services.authz.grpc_api import converters as c
+from services.authz.management import Management, Written
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+@dataclass(frozen=True)
+class Resource:
+    """How one entity kind appears in the API."""
+
+    kind: str  # domain kind, e.g. "user_group"
+    noun: str  # RPC noun, e.g. "UserGroup"
+    field: str  # message field, e.g. "user_group"
+    from_proto: Callable[[Any], Any]
+    to_proto: Callable[[Any], Any]
+    response: type[Any]
+    list_response: type[Any]
+
+
+RESOURCES = [
+    Resource("user", "User", "user", c.user_from, c.user_to, pb.UserResponse, pb.ListUsersResponse),
+    Resource("user_group", "UserGroup", "user_group", c.user_group_from, c.user_group_to,
+             pb.UserGroupResponse, pb.ListUserGroupsResponse),
+    Resource("service_account", "ServiceAccount", "service_account", c.service_account_from,
+             c.service_account_to, pb.ServiceAccountResponse, pb.ListServiceAccountsResponse),
+    Resource("role", "Role", "role", c.role_from, c.role_to, pb.RoleResponse, pb.ListRolesResponse),
+    Resource("resource_group", "ResourceGroup", "resource_group", c.resource_group_from,
+             c.resource_group_to, pb.ResourceGroupResponse, pb.ListResourceGroupsResponse),
+    Resource("role_binding", "RoleBinding", "role_binding", c.role_binding_from,
+             c.role_binding_to, pb.RoleBindingResponse, pb.ListRoleBindingsResponse),
+    Resource("permission", "Permission", "permission", c.permission_from, c.permission_to,
+             pb.PermissionResponse, pb.ListPermissionsResponse),
+]  # fmt: skip
+
+
+class Crud:
+    """Create / Get / Update / Delete / List for one resource."""
+
+    def __init__(self, management: Management, resource: Resource) -> None:
+        self.m = management
+        self.r = resource
+
+    def respond(self, written: Written) -> Any:
+        return self.r.response(
+            **{self.r.field: self.r.to_proto(written.stored), "revision": written.revision}
+        )
+
+    async def create(self, request: Any, context: Context) -> Any:
+        entity = self.r.from_proto(getattr(request, self.r.field))
+        return self.respond(await self.m.create(entity, request.request_id))
+
+    async def get(self, request: pb.GetRequest, context: Context) -> Any:
+        return self.respond(await self.m.get(self.r.kind, request.scope, request.identifier))
+
+    async def update(self, request: Any, context: Context) -> Any:
+        return self.respond(await self.m.update(self.r.from_proto(request), request.etag))
+
+    async def delete(self, request: pb.DeleteRequest, context: Context) -> pb.DeleteResponse:
+        revision = await self.m.delete(
+            self.r.kind, request.scope, request.identifier, request.etag, request.cascade
+        )
+        return pb.DeleteResponse(revision=revision)
+
+    async def list(self, request: pb.ListRequest, context: Context) -> Any:
+        items, token = await self.m.list(
+            self.r.kind, request.scope, request.page_size, request.page_token
+        )
+        return self.r.list_response(
+            **{self.r.field + "s": [self.r.to_proto(s) for s in items], "next_page_token": token}
+        )
+
+    def bind(self, servicer: object) -> None:
+        """Expose the handlers under the RPC names gRPC looks up (CreateRole, ListRoles, ...)."""
+        noun = self.r.noun
+        for name, handler in (
+            (f"Create{noun}", self.create),
+            (f"Get{noun}", self.get),
+            (f"Update{noun}", self.update),
+            (f"Delete{noun}", self.delete),
+            (f"List{noun}s", self.list),
+        ):
+            setattr(servicer, name, handler)
+
+
+class UserGroupMembers:
+    def __init__(self, management: Management, crud: Crud) -> None:
+        self.m = management
+        self.crud = crud
+
+    async def AddMember(self, request: pb.MemberRequest, context: Context) -> Any:
+        return self.crud.respond(
+            await self.m.change_members(
+                request.scope, request.identifier, request.user, request.etag, add=True
+            )
+        )
+
+    async def RemoveMember(self, request: pb.MemberRequest, context: Context) -> Any:
+        return self.crud.respond(
+            await self.m.change_members(
+                request.scope, request.identifier, request.user, request.etag, add=False
+            )
+        )
+
+
+ADDERS: dict[str, Callable[[Any, grpc.aio.Server], None]] = {
+    "user": pb_grpc.add_UserServiceServicer_to_server,
+    "user_group": pb_grpc.add_UserGroupServiceServicer_to_server,
+    "service_account": pb_grpc.add_ServiceAccountServiceServicer_to_server,
+    "role": pb_grpc.add_RoleServiceServicer_to_server,
+    "resource_group": pb_grpc.add_ResourceGroupServiceServicer_to_server,
+    "role_binding": pb_grpc.add_RoleBindingServiceServicer_to_server,
+    "permission": pb_grpc.add_PermissionServiceServicer_to_server,
+}
+
+
+def add_management_services(server: grpc.aio.Server, management: Management) -> list[str]:
+    """Register every management service; return their full names (for reflection)."""
+    names = []
+    for resource in RESOURCES:
+        crud = Crud(management, resource)
+        servicer: object = (
+            UserGroupMembers(management, crud)
+            if resource.kind == "user_group"
+            else SimpleNamespace()
+        )
+        crud.bind(servicer)
+        ADDERS[resource.kind](servicer, server)
+        names.append(pb.DESCRIPTOR.services_by_name[f"{resource.noun}Service"].full_name)
+    return names

@@ -1,0 +1,358 @@
+"""Management commands: create, read, update, delete and list the RBAC entities.
+
+Each write runs in one transaction: bump the revision (which serializes writers), check
+references, write the entity, replace the Casbin lines it derives, log the line diff. After the
+commit this replica catches up from the log, so a write is visible here when it returns.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import asyncpg
+
+from services.authz.domain import catalog, compile, scopes, validation
+from services.authz.domain.entities import (
+    Entity,
+    Permission,
+    ResourceGroup,
+    Role,
+    RoleBinding,
+    Stored,
+    User,
+    UserGroup,
+    from_body,
+    to_body,
+)
+from services.authz.domain.errors import (
+    EtagMismatch,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
+from services.authz.domain.lines import PolicyLine
+from services.authz.policy_state import PERMISSION, PolicyState
+from services.authz.store.repository import Tx
+
+T = TypeVar("T")
+
+
+@dataclass
+class Changes:
+    """The Casbin line diff of one write, logged for the replicas."""
+
+    added: list[PolicyLine] = field(default_factory=list)
+    removed: list[PolicyLine] = field(default_factory=list)
+
+    def merge(self, diff: tuple[list[PolicyLine], list[PolicyLine]]) -> None:
+        self.removed += diff[0]
+        self.added += diff[1]
+
+
+@dataclass(frozen=True)
+class Written:
+    stored: Stored
+    revision: int
+
+
+class _Replay(Exception):
+    """A retried create: roll back and answer with the first call's response."""
+
+    def __init__(self, response: dict[str, Any]) -> None:
+        self.response = response
+
+
+def managed(kind: str, scope: str, identifier: str) -> Entity | None:
+    if kind == "role":
+        return catalog.managed_role(identifier, scope)
+    if kind == "resource_group":
+        return catalog.managed_resource_group(identifier, scope)
+    if kind == "permission":
+        return next((p for p in catalog.SEEDED_PERMISSIONS if p.name == identifier), None)
+    return None
+
+
+def managed_in_scope(kind: str, scope: str) -> list[Entity]:
+    if kind == "role":
+        return list(catalog.managed_roles(scope))
+    if kind == "resource_group":
+        return list(catalog.managed_resource_groups(scope))
+    if kind == "permission":
+        return list(catalog.SEEDED_PERMISSIONS)
+    return []
+
+
+def check_key(kind: str, scope: str, identifier: str) -> None:
+    if kind == "permission":
+        if scope:
+            raise InvalidArgument("scope", "permissions are global: leave the scope empty")
+        if not catalog.PERMISSION_NAME.match(identifier):
+            raise InvalidArgument("identifier", f"{identifier!r} is not a permission name")
+        return
+    scopes.check_scope(scope, "scope")
+    if kind == "user" and scopes.level(scope) != "account":
+        raise InvalidArgument("scope", "users are account-level: give the account")
+    scopes.check_identifier(identifier, "identifier")
+
+
+def encode_page_token(kind: str, scope: str, after: str) -> str:
+    raw = json.dumps({"k": kind, "s": scope, "a": after}).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def decode_page_token(token: str, kind: str, scope: str) -> str:
+    if not token:
+        return ""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        if data["k"] != kind or data["s"] != scope or not isinstance(data["a"], str):
+            raise ValueError
+        return str(data["a"])
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise InvalidArgument("page_token", "malformed or from another listing") from None
+
+
+class Management:
+    def __init__(self, pool: asyncpg.Pool, state: PolicyState) -> None:
+        self.pool = pool
+        self.state = state
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _write(self, op: Callable[[Tx, int, Changes], Awaitable[T]]) -> T:
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                tx = Tx(conn)
+                revision = await tx.bump_revision()
+                changes = Changes()
+                result = await op(tx, revision, changes)
+                await tx.log_change(revision, changes.added, changes.removed)
+            await self.state.catch_up(conn)
+        return result
+
+    def validate(self, entity: Entity) -> Entity:
+        if isinstance(entity, User):
+            return validation.user(entity)
+        if isinstance(entity, UserGroup):
+            return validation.user_group(entity)
+        if isinstance(entity, Role):
+            return validation.role(entity, self.state.permissions)
+        if isinstance(entity, ResourceGroup):
+            return validation.resource_group(entity, self.state.resource_types)
+        if isinstance(entity, RoleBinding):
+            return validation.role_binding(entity)
+        if isinstance(entity, Permission):
+            return validation.permission(entity)
+        return validation.service_account(entity)
+
+    async def _require(self, tx: Tx, kind: str, scope: str, identifier: str) -> Stored:
+        if (m := managed(kind, scope, identifier)) is not None:
+            return Stored(m, 0)
+        stored = await tx.get(kind, scope, identifier)
+        if stored is None:
+            what = kind.replace("_", " ")
+            raise NotFound(f"{what} {identifier!r} does not exist in {scope or 'the registry'!r}")
+        return stored
+
+    async def _check_references(self, tx: Tx, entity: Entity) -> None:
+        if isinstance(entity, UserGroup):
+            for member in entity.members:
+                await self._require(tx, "user", scopes.account(entity.scope), member)
+        elif isinstance(entity, RoleBinding):
+            await self._require(tx, "role", entity.role_scope, entity.role)
+            await self._require(tx, "resource_group", entity.scope, entity.resource_group)
+            p = entity.principal
+            kind = {"USER": "user", "USER_GROUP": "user_group"}.get(p.type, "service_account")
+            await self._require(tx, kind, p.scope, p.identifier)
+
+    async def _recompile(self, tx: Tx, entity: Entity, changes: Changes) -> None:
+        source = compile.source_of(entity.kind, entity.scope, entity.identifier)
+        if isinstance(entity, Role):
+            changes.merge(await tx.replace_lines(source, compile.role_lines(entity)))
+        elif isinstance(entity, UserGroup):
+            changes.merge(await tx.replace_lines(source, compile.group_lines(entity)))
+        elif isinstance(entity, RoleBinding):
+            group = (
+                await self._require(tx, "resource_group", entity.scope, entity.resource_group)
+            ).entity
+            changes.merge(await tx.replace_lines(source, compile.binding_lines(entity, group)))
+        elif isinstance(entity, ResourceGroup):
+            for b in await tx.bindings_using_resource_group(entity.scope, entity.identifier):
+                await self._recompile(tx, b.entity, changes)
+        elif isinstance(entity, Permission):
+            changes.added.append(PolicyLine(PERMISSION, (entity.name,)))
+
+    async def _drop(self, tx: Tx, entity: Entity, changes: Changes) -> None:
+        await tx.delete(entity.kind, entity.scope, entity.identifier)
+        if isinstance(entity, Permission):
+            changes.removed.append(PolicyLine(PERMISSION, (entity.name,)))
+        else:
+            source = compile.source_of(entity.kind, entity.scope, entity.identifier)
+            changes.merge(await tx.replace_lines(source, []))
+
+    @staticmethod
+    def _match_etag(stored: Stored, etag: str) -> None:
+        if etag and etag != str(stored.etag):
+            raise EtagMismatch(
+                f"etag {etag!r} does not match the current {stored.etag!r}: read it again"
+            )
+
+    @staticmethod
+    def _refuse_managed(kind: str, scope: str, identifier: str) -> None:
+        if managed(kind, scope, identifier) is not None:
+            raise FailedPrecondition(f"{identifier!r} is managed: it cannot be edited or deleted")
+
+    # ------------------------------------------------------------------ commands
+
+    async def create(self, entity: Entity, request_id: str = "") -> Written:
+        entity = self.validate(entity)
+        method = f"create:{entity.kind}"
+
+        async def op(tx: Tx, revision: int, changes: Changes) -> Written:
+            if request_id and (previous := await tx.remembered_response(method, request_id)):
+                raise _Replay(previous)
+            if managed(entity.kind, entity.scope, entity.identifier) is not None:
+                raise FailedPrecondition(f"{entity.identifier!r} is managed and exists already")
+            await self._check_references(tx, entity)
+            await tx.insert(entity, revision)
+            await self._recompile(tx, entity, changes)
+            if request_id:
+                response = {"kind": entity.kind, "body": to_body(entity), "revision": revision}
+                await tx.remember_response(method, request_id, response)
+            return Written(Stored(entity, revision), revision)
+
+        try:
+            return await self._write(op)
+        except _Replay as replay:
+            r = replay.response
+            return Written(Stored(from_body(r["kind"], r["body"]), r["revision"]), r["revision"])
+
+    async def update(self, entity: Entity, etag: str) -> Written:
+        self._refuse_managed(entity.kind, entity.scope, entity.identifier)
+        entity = self.validate(entity)
+
+        async def op(tx: Tx, revision: int, changes: Changes) -> Written:
+            self._match_etag(
+                await self._require(tx, entity.kind, entity.scope, entity.identifier), etag
+            )
+            await self._check_references(tx, entity)
+            await tx.update(entity, revision)
+            await self._recompile(tx, entity, changes)
+            return Written(Stored(entity, revision), revision)
+
+        return await self._write(op)
+
+    async def change_members(
+        self, scope: str, identifier: str, user: str, etag: str, *, add: bool
+    ) -> Written:
+        check_key("user_group", scope, identifier)
+        scopes.check_identifier(user, "user")
+
+        async def op(tx: Tx, revision: int, changes: Changes) -> Written:
+            stored = await self._require(tx, "user_group", scope, identifier)
+            self._match_etag(stored, etag)
+            group: UserGroup = stored.entity
+            members = set(group.members)
+            if add:
+                await self._require(tx, "user", scopes.account(scope), user)
+                members.add(user)
+            elif user not in members:
+                raise NotFound(f"user {user!r} is not a member of {identifier!r}")
+            else:
+                members.discard(user)
+            group = dataclasses.replace(group, members=tuple(sorted(members)))
+            await tx.update(group, revision)
+            await self._recompile(tx, group, changes)
+            return Written(Stored(group, revision), revision)
+
+        return await self._write(op)
+
+    async def delete(
+        self, kind: str, scope: str, identifier: str, etag: str = "", cascade: bool = False
+    ) -> int:
+        check_key(kind, scope, identifier)
+        self._refuse_managed(kind, scope, identifier)
+
+        async def op(tx: Tx, revision: int, changes: Changes) -> int:
+            stored = await self._require(tx, kind, scope, identifier)
+            self._match_etag(stored, etag)
+            await self._release_dependents(tx, stored.entity, cascade, revision, changes)
+            await self._drop(tx, stored.entity, changes)
+            return revision
+
+        return await self._write(op)
+
+    async def _release_dependents(
+        self, tx: Tx, entity: Entity, cascade: bool, revision: int, changes: Changes
+    ) -> None:
+        """Refuse to delete what bindings (or groups, or roles) still use, unless cascading."""
+        groups: list[Stored] = []
+        if isinstance(entity, Role):
+            bindings = await tx.bindings_using_role(entity.scope, entity.identifier)
+        elif isinstance(entity, ResourceGroup):
+            bindings = await tx.bindings_using_resource_group(entity.scope, entity.identifier)
+        elif isinstance(entity, User):
+            bindings = await tx.bindings_of_principal("USER", entity.account, entity.identifier)
+            groups = await tx.groups_with_member(entity.account, entity.identifier)
+        elif isinstance(entity, UserGroup):
+            bindings = await tx.bindings_of_principal("USER_GROUP", entity.scope, entity.identifier)
+        elif isinstance(entity, Permission):
+            roles = await tx.roles_with_permission(entity.name)
+            if roles:
+                names = ", ".join(f"{r.entity.scope}/{r.entity.identifier}" for r in roles[:5])
+                raise FailedPrecondition(f"roles still hold {entity.name!r}: {names}")
+            return
+        elif isinstance(entity, RoleBinding):
+            return
+        else:
+            bindings = await tx.bindings_of_principal(
+                "SERVICE_ACCOUNT", entity.scope, entity.identifier
+            )
+        if (bindings or groups) and not cascade:
+            used_by = [f"role binding {b.entity.scope}/{b.entity.identifier}" for b in bindings]
+            used_by += [f"user group {g.entity.scope}/{g.entity.identifier}" for g in groups]
+            raise FailedPrecondition(
+                f"still used by {len(used_by)}: {', '.join(used_by[:5])}; delete with cascade"
+            )
+        for b in bindings:
+            await self._drop(tx, b.entity, changes)
+        for g in groups:
+            group: UserGroup = g.entity
+            pruned = dataclasses.replace(
+                group, members=tuple(m for m in group.members if m != entity.identifier)
+            )
+            await tx.update(pruned, revision)
+            await self._recompile(tx, pruned, changes)
+
+    # ------------------------------------------------------------------ reads
+
+    async def get(self, kind: str, scope: str, identifier: str) -> Written:
+        check_key(kind, scope, identifier)
+        async with self.pool.acquire() as conn:
+            stored = await self._require(Tx(conn), kind, scope, identifier)
+        return Written(stored, self.state.revision)
+
+    async def list(
+        self, kind: str, scope: str, page_size: int, page_token: str
+    ) -> tuple[list[Stored], str]:
+        if kind == "permission":
+            if scope:
+                raise InvalidArgument("scope", "permissions are global: leave the scope empty")
+        else:
+            scopes.check_scope(scope, "scope")
+        size = validation.page_size(page_size)
+        after = decode_page_token(page_token, kind, scope)
+        async with self.pool.acquire() as conn:
+            rows = await Tx(conn).list_page(kind, scope, after, size + 1)
+        extra = [Stored(m, 0) for m in managed_in_scope(kind, scope) if m.identifier > after]
+        page = sorted([*rows, *extra], key=lambda s: str(s.entity.identifier))
+        if len(page) <= size:
+            return page, ""
+        page = page[:size]
+        return page, encode_page_token(kind, scope, page[-1].entity.identifier)

@@ -1,0 +1,104 @@
+"""Assembles the authz gRPC server: store, policy state, servicers, health, reflection."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import asyncpg
+import grpc
+from authz.v1 import authz_pb2 as pb
+from authz.v1 import authz_pb2_grpc as pb_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from services.authz.access import Access
+from services.authz.grpc_api.access_servicer import AccessServicer
+from services.authz.grpc_api.errors import ErrorMapping
+from services.authz.grpc_api.management_servicers import add_management_services
+from services.authz.management import Management
+from services.authz.policy_state import PolicyState
+from services.authz.settings import AuthzSettings
+from services.authz.store.migrate import migrate
+from services.authz.store.repository import NOTIFY_CHANNEL
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    port: int
+    state: PolicyState
+    health: HealthServicer
+
+
+async def follow_policy_log(pool: asyncpg.Pool, state: PolicyState, poll_s: float) -> None:
+    """Catch up on NOTIFY from other replicas, and every poll_s seconds as a safety net."""
+    wake = asyncio.Event()
+
+    def on_notify(*_: object) -> None:
+        wake.set()
+
+    listener = await pool.acquire()
+    try:
+        await listener.add_listener(NOTIFY_CHANNEL, on_notify)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), poll_s)
+            wake.clear()
+            try:
+                async with pool.acquire() as conn:
+                    await state.catch_up(conn)
+            except (OSError, asyncpg.PostgresError):
+                log.warning("catching up from the policy log failed; retrying", exc_info=True)
+    finally:
+        await listener.remove_listener(NOTIFY_CHANNEL, on_notify)
+        await pool.release(listener)
+
+
+@contextlib.asynccontextmanager
+async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer]:
+    """Migrate, load the policy, serve; on exit drain in-flight calls and close."""
+    pool = await asyncpg.create_pool(
+        settings.database_url.get_secret_value(), min_size=2, max_size=settings.pool_size
+    )
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn)
+            state = PolicyState()
+            await state.load(conn)
+        management = Management(pool, state)
+        server = grpc.aio.server(interceptors=[ErrorMapping()])
+        pb_grpc.add_AccessServiceServicer_to_server(
+            AccessServicer(Access(state), management, settings.max_revision_wait_s), server
+        )
+        names = [pb.DESCRIPTOR.services_by_name["AccessService"].full_name]
+        names += add_management_services(server, management)
+        health_servicer = HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        names += [
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ]
+        reflection.enable_server_reflection(names, server)
+        port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+        await server.start()
+        follower = asyncio.create_task(follow_policy_log(pool, state, settings.poll_interval_s))
+        for name in ["", *names]:
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("authz serving on %s:%d", settings.host, port)
+        try:
+            yield RunningServer(server, port, state, health_servicer)
+        finally:
+            await health_servicer.enter_graceful_shutdown()
+            await server.stop(settings.shutdown_grace_s)
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
+    finally:
+        await pool.close()

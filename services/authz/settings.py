@@ -1,0 +1,24 @@
+"""The authz service's settings: AUTHZ_* environment variables, read once at start-up."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AuthzSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AUTHZ_", frozen=True)
+
+    database_url: SecretStr = SecretStr(
+        "postgresql://authz_audit:authz_audit@127.0.0.1:55432/authz_audit"
+    )
+    host: str = "127.0.0.1"
+    port: int = 50051
+    # How long Check waits for at_least_revision when the call has no shorter deadline.
+    max_revision_wait_s: float = 5.0
+    # In-flight calls get this long to finish on SIGTERM.
+    shutdown_grace_s: float = 10.0
+    # A safety net beside LISTEN/NOTIFY: catch up from the policy log this often.
+    poll_interval_s: float = 5.0
+    pool_size: int = 10
+    log_level: str = "INFO"

@@ -1,0 +1,194 @@
+"""PostgreSQL access for the authz service (asyncpg). Every method runs inside the caller's
+transaction; a write starts with `bump_revision`, whose row lock serializes writers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from services.authz.domain.entities import Entity, Stored, from_body, to_body
+from services.authz.domain.errors import AlreadyExists
+from services.authz.domain.lines import PolicyLine
+from services.authz.store.casbin_adapter import delete_lines_by_source, insert_lines
+
+NOTIFY_CHANNEL = "authz_policy"
+
+
+# A plain connection or one borrowed from a pool.
+Conn = asyncpg.Connection | PoolConnectionProxy
+
+
+def _stored(row: asyncpg.Record) -> Stored:
+    return Stored(from_body(row["kind"], json.loads(row["body"])), row["etag"])
+
+
+class Tx:
+    """The store's operations on one connection inside one transaction."""
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+
+    async def bump_revision(self) -> int:
+        revision: int = await self.conn.fetchval(
+            "UPDATE policy_revision SET revision = revision + 1 RETURNING revision"
+        )
+        return revision
+
+    async def get(self, kind: str, scope: str, identifier: str) -> Stored | None:
+        row = await self.conn.fetchrow(
+            "SELECT kind, body, etag FROM entities"
+            " WHERE kind = $1 AND scope = $2 AND identifier = $3",
+            kind,
+            scope,
+            identifier,
+        )
+        return _stored(row) if row else None
+
+    async def insert(self, entity: Entity, revision: int) -> None:
+        try:
+            await self.conn.execute(
+                "INSERT INTO entities (kind, scope, identifier, body, etag)"
+                " VALUES ($1, $2, $3, $4, $5)",
+                entity.kind,
+                entity.scope,
+                entity.identifier,
+                json.dumps(to_body(entity)),
+                revision,
+            )
+        except asyncpg.UniqueViolationError:
+            raise AlreadyExists(
+                f"{entity.kind} {entity.scope}/{entity.identifier} already exists"
+            ) from None
+
+    async def update(self, entity: Entity, revision: int) -> None:
+        await self.conn.execute(
+            "UPDATE entities SET body = $4, etag = $5, updated_at = now()"
+            " WHERE kind = $1 AND scope = $2 AND identifier = $3",
+            entity.kind,
+            entity.scope,
+            entity.identifier,
+            json.dumps(to_body(entity)),
+            revision,
+        )
+
+    async def delete(self, kind: str, scope: str, identifier: str) -> None:
+        await self.conn.execute(
+            "DELETE FROM entities WHERE kind = $1 AND scope = $2 AND identifier = $3",
+            kind,
+            scope,
+            identifier,
+        )
+
+    async def list_page(self, kind: str, scope: str, after: str, limit: int) -> list[Stored]:
+        rows = await self.conn.fetch(
+            "SELECT kind, body, etag FROM entities"
+            " WHERE kind = $1 AND scope = $2 AND identifier > $3 ORDER BY identifier LIMIT $4",
+            kind,
+            scope,
+            after,
+            limit,
+        )
+        return [_stored(r) for r in rows]
+
+    async def bindings_using_role(self, role_scope: str, role: str) -> list[Stored]:
+        return await self._bindings(
+            "body->>'role_scope' = $1 AND body->>'role' = $2", role_scope, role
+        )
+
+    async def bindings_using_resource_group(self, scope: str, group: str) -> list[Stored]:
+        return await self._bindings("scope = $1 AND body->>'resource_group' = $2", scope, group)
+
+    async def bindings_of_principal(self, type_: str, scope: str, identifier: str) -> list[Stored]:
+        return await self._bindings(
+            "body->'principal'->>'identifier' = $3 AND body->'principal'->>'type' = $1"
+            " AND body->'principal'->>'scope' = $2",
+            type_,
+            scope,
+            identifier,
+        )
+
+    async def _bindings(self, condition: str, *args: Any) -> list[Stored]:
+        rows = await self.conn.fetch(
+            f"SELECT kind, body, etag FROM entities WHERE kind = 'role_binding' AND {condition}"
+            " ORDER BY scope, identifier",
+            *args,
+        )
+        return [_stored(r) for r in rows]
+
+    async def groups_with_member(self, account: str, user: str) -> list[Stored]:
+        rows = await self.conn.fetch(
+            "SELECT kind, body, etag FROM entities WHERE kind = 'user_group'"
+            " AND (scope = $1 OR scope LIKE $1 || '/%') AND body->'members' ? $2",
+            account,
+            user,
+        )
+        return [_stored(r) for r in rows]
+
+    async def roles_with_permission(self, permission: str) -> list[Stored]:
+        rows = await self.conn.fetch(
+            "SELECT kind, body, etag FROM entities WHERE kind = 'role'"
+            " AND body->'permissions' ? $1",
+            permission,
+        )
+        return [_stored(r) for r in rows]
+
+    async def permission_names(self) -> list[str]:
+        rows = await self.conn.fetch("SELECT identifier FROM entities WHERE kind = 'permission'")
+        return [r["identifier"] for r in rows]
+
+    async def replace_lines(
+        self, source: str, lines: list[PolicyLine]
+    ) -> tuple[list[PolicyLine], list[PolicyLine]]:
+        """Make `lines` the lines of `source`; return (removed, added) as a minimal diff."""
+        old = await delete_lines_by_source(self.conn, source)
+        await insert_lines(self.conn, lines, source)
+        old_set, new_set = set(old), set(lines)
+        return sorted(old_set - new_set), sorted(new_set - old_set)
+
+    async def log_change(
+        self, revision: int, added: list[PolicyLine], removed: list[PolicyLine]
+    ) -> None:
+        await self.conn.execute(
+            "INSERT INTO policy_log (revision, added, removed) VALUES ($1, $2, $3)",
+            revision,
+            json.dumps([[line.ptype, *line.values] for line in added]),
+            json.dumps([[line.ptype, *line.values] for line in removed]),
+        )
+        await self.conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(revision))
+
+    async def remembered_response(self, method: str, request_id: str) -> dict[str, Any] | None:
+        raw = await self.conn.fetchval(
+            "SELECT response FROM idempotent_requests WHERE method = $1 AND request_id = $2",
+            method,
+            request_id,
+        )
+        return json.loads(raw) if raw is not None else None
+
+    async def remember_response(
+        self, method: str, request_id: str, response: dict[str, Any]
+    ) -> None:
+        await self.conn.execute(
+            "INSERT INTO idempotent_requests (method, request_id, response) VALUES ($1, $2, $3)",
+            method,
+            request_id,
+            json.dumps(response).encode(),
+        )
+
+
+def parse_log_lines(raw: str) -> list[PolicyLine]:
+    return [PolicyLine(item[0], tuple(item[1:])) for item in json.loads(raw)]
+
+
+async def current_revision(conn: Conn) -> int:
+    revision: int = await conn.fetchval("SELECT revision FROM policy_revision")
+    return revision
+
+
+async def log_since(conn: Conn, revision: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT revision, added, removed FROM policy_log WHERE revision > $1 ORDER BY revision",
+        revision,
+    )

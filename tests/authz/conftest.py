@@ -1,0 +1,121 @@
+"""An authz server per test, on a fresh PostgreSQL database, and typed stubs to call it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+import pytest
+from pydantic import SecretStr
+
+from authz.v1 import authz_pb2 as pb
+from authz.v1 import authz_pb2_grpc as pb_grpc
+from services.authz.server import RunningServer, running_server
+from services.authz.settings import AuthzSettings
+
+
+@dataclass
+class Authz:
+    server: RunningServer
+    channel: grpc.aio.Channel
+    access: pb_grpc.AccessServiceStub
+    users: pb_grpc.UserServiceStub
+    groups: pb_grpc.UserGroupServiceStub
+    service_accounts: pb_grpc.ServiceAccountServiceStub
+    roles: pb_grpc.RoleServiceStub
+    resource_groups: pb_grpc.ResourceGroupServiceStub
+    bindings: pb_grpc.RoleBindingServiceStub
+    permissions: pb_grpc.PermissionServiceStub
+
+    async def check(
+        self,
+        user: str,
+        scope: str,
+        resource_type: str,
+        resource_id: str,
+        permission: str,
+        principal_type: int = pb.PRINCIPAL_TYPE_USER,
+        principal_scope: str = "",
+    ) -> bool:
+        response = await self.access.Check(
+            pb.CheckRequest(
+                principal=pb.Principal(type=principal_type, identifier=user, scope=principal_scope),  # type: ignore[arg-type]
+                resource_scope=scope,
+                resource_type=resource_type,
+                resource_identifier=resource_id,
+                permission=permission,
+            )
+        )
+        return response.allowed
+
+
+def settings_for(database_url: str) -> AuthzSettings:
+    return AuthzSettings(
+        database_url=SecretStr(database_url), port=0, poll_interval_s=1.0, shutdown_grace_s=2.0
+    )
+
+
+async def connect(server: RunningServer) -> Authz:
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+    return Authz(
+        server,
+        channel,
+        pb_grpc.AccessServiceStub(channel),
+        pb_grpc.UserServiceStub(channel),
+        pb_grpc.UserGroupServiceStub(channel),
+        pb_grpc.ServiceAccountServiceStub(channel),
+        pb_grpc.RoleServiceStub(channel),
+        pb_grpc.ResourceGroupServiceStub(channel),
+        pb_grpc.RoleBindingServiceStub(channel),
+        pb_grpc.PermissionServiceStub(channel),
+    )
+
+
+@pytest.fixture
+async def authz(database_url: str) -> AsyncIterator[Authz]:
+    async with running_server(settings_for(database_url)) as server:
+        client = await connect(server)
+        try:
+            yield client
+        finally:
+            await client.channel.close()
+
+
+async def create_user(authz: Authz, account: str, identifier: str) -> pb.UserResponse:
+    return await authz.users.CreateUser(
+        pb.CreateUserRequest(
+            user=pb.User(account=account, identifier=identifier, email=f"{identifier}@example.com")
+        )
+    )
+
+
+async def bind(
+    authz: Authz,
+    scope: str,
+    identifier: str,
+    principal: pb.Principal,
+    role: str,
+    resource_group: str,
+    role_scope: str = "",
+) -> pb.RoleBindingResponse:
+    return await authz.bindings.CreateRoleBinding(
+        pb.CreateRoleBindingRequest(
+            role_binding=pb.RoleBinding(
+                scope=scope,
+                identifier=identifier,
+                principal=principal,
+                role=role,
+                role_scope=role_scope,
+                resource_group=resource_group,
+            )
+        )
+    )
+
+
+def user(identifier: str) -> pb.Principal:
+    return pb.Principal(type=pb.PRINCIPAL_TYPE_USER, identifier=identifier)
+
+
+def group(identifier: str, scope: str) -> pb.Principal:
+    return pb.Principal(type=pb.PRINCIPAL_TYPE_USER_GROUP, identifier=identifier, scope=scope)
