@@ -157,7 +157,7 @@ class CasbinRuleAdapter(AsyncAdapter, AsyncBatchAdapter):  # type: ignore[misc]
             raise ValueError(f"no such fields: {field_index}..{field_index + len(field_values)}")
         conditions, args = ["ptype = $1"], [ptype]
         for offset, value in enumerate(field_values):
-            if True:
+            if value != "":
                 args.append(value)
                 conditions.append(f"{VALUE_COLUMNS[field_index + offset]} = ${len(args)}")
         async with self._pool.acquire() as conn:
