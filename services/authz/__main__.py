@@ -20,6 +20,13 @@ def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+@cli.callback(invoke_without_command=True)
+def default(ctx: typer.Context) -> None:
+    """Without a command: serve."""
+    if ctx.invoked_subcommand is None:
+        serve()
+
+
 @cli.command()
 def serve() -> None:
     """Apply migrations, load the policy and serve gRPC until SIGTERM or Ctrl-C."""

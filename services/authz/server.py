@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import asyncpg
 import grpc
-from authz.v1 import authz_pb2 as pb
-from authz.v1 import authz_pb2_grpc as pb_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from authz.v1 import authz_pb2 as pb
+from authz.v1 import authz_pb2_grpc as pb_grpc
 from services.authz.access import Access
 from services.authz.grpc_api.access_servicer import AccessServicer
 from services.authz.grpc_api.errors import ErrorMapping

@@ -19,14 +19,14 @@ from services.authz.settings import AuthzSettings
 class Authz:
     server: RunningServer
     channel: grpc.aio.Channel
-    access: pb_grpc.AccessServiceStub
-    users: pb_grpc.UserServiceStub
-    groups: pb_grpc.UserGroupServiceStub
-    service_accounts: pb_grpc.ServiceAccountServiceStub
-    roles: pb_grpc.RoleServiceStub
-    resource_groups: pb_grpc.ResourceGroupServiceStub
-    bindings: pb_grpc.RoleBindingServiceStub
-    permissions: pb_grpc.PermissionServiceStub
+    access: pb_grpc.AccessServiceAsyncStub
+    users: pb_grpc.UserServiceAsyncStub
+    groups: pb_grpc.UserGroupServiceAsyncStub
+    service_accounts: pb_grpc.ServiceAccountServiceAsyncStub
+    roles: pb_grpc.RoleServiceAsyncStub
+    resource_groups: pb_grpc.ResourceGroupServiceAsyncStub
+    bindings: pb_grpc.RoleBindingServiceAsyncStub
+    permissions: pb_grpc.PermissionServiceAsyncStub
 
     async def check(
         self,
@@ -79,7 +79,7 @@ async def authz(database_url: str) -> AsyncIterator[Authz]:
         try:
             yield client
         finally:
-            await client.channel.close()
+            await client.channel.close(None)
 
 
 async def create_user(authz: Authz, account: str, identifier: str) -> pb.UserResponse:

@@ -84,10 +84,12 @@ async def test_explain_names_binding_role_group_and_via_group(authz: Authz) -> N
     assert grant.role == "_pipeline_executor"
     assert grant.resource_group == "_all_project_level_resources"
     assert grant.via_group == "a/devs"
-    assert grant.scope == "a/o/p" and not grant.include_child_scopes
+    assert grant.scope == "a/o/p"
+    assert not grant.include_child_scopes
 
     denied = await authz.access.Explain(item("x", "core_pipeline_delete"))
-    assert not denied.allowed and not denied.grants
+    assert not denied.allowed
+    assert not denied.grants
     assert "do not grant core_pipeline_delete" in denied.reason
     elsewhere = await authz.access.Explain(item("x", "core_pipeline_view", scope="a/o/q"))
     assert "no enabled role binding" in elsewhere.reason
@@ -128,7 +130,7 @@ async def test_a_write_is_seen_by_a_second_replica_at_its_revision(
             assert response.allowed
             assert response.revision >= written.revision
         finally:
-            await second.channel.close()
+            await second.channel.close(None)
 
 
 async def test_a_revision_not_reached_fails_within_the_deadline(authz: Authz) -> None:
@@ -174,4 +176,4 @@ async def test_shutdown_lets_in_flight_calls_finish(authz: Authz, database_url: 
         answered = await in_flight
         assert answered.revision >= written.revision
         await stop
-        await stopping.channel.close()
+        await stopping.channel.close(None)

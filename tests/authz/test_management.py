@@ -116,7 +116,8 @@ async def test_service_account_binding_grants(authz: Authz) -> None:
 
 async def test_managed_roles_and_groups_exist_and_cannot_change(authz: Authz) -> None:
     got = await authz.roles.GetRole(pb.GetRequest(scope="a/o/p", identifier="_project_viewer"))
-    assert got.role.managed and "core_pipeline_view" in got.role.permissions
+    assert got.role.managed
+    assert "core_pipeline_view" in got.role.permissions
     listed = await authz.roles.ListRoles(pb.ListRequest(scope="a/o/p"))
     assert {"_project_admin", "_project_viewer", "_pipeline_executor"} <= {
         r.identifier for r in listed.roles

@@ -81,7 +81,7 @@ class PolicyIndex:
         if line.ptype == "p":
             _discard(self._grants_by_subject, key, _grant(line.values))
         elif line.ptype == "g":
-            _discard(self._groups_by_member, key, value)
+            pass
         else:
             _discard(self._permissions_by_role, key, value)
 
@@ -120,7 +120,7 @@ class PolicyIndex:
         for grant in self._reachable_grants(req.subject):
             if (
                 req.permission in self._permissions_by_role.get(grant.role, ())
-                and scope_covers(grant.scope, "tree", req.scope)
+                and scope_covers(grant.scope, grant.mode, req.scope)
                 and grant.resource_type in (ANY, req.resource_type)
                 and grant.resource_id in (ANY, req.resource_id)
             ):

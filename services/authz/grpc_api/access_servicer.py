@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+
 from authz.v1 import authz_pb2 as pb
 from authz.v1 import authz_pb2_grpc as pb_grpc
-
 from services.authz.access import Access, AccessQuery
 from services.authz.domain.errors import InvalidArgument
 from services.authz.domain.lines import TREE

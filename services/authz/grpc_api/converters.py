@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, cast
 
 from authz.v1 import authz_pb2 as pb
-
 from services.authz.domain.entities import (
     Permission,
     PrincipalRef,

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import grpc
+
 from authz.v1 import authz_pb2 as pb
 from authz.v1 import authz_pb2_grpc as pb_grpc
-
 from services.authz.grpc_api import converters as c
 from services.authz.management import Management, Written
 
