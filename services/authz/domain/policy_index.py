@@ -81,7 +81,7 @@ class PolicyIndex:
         if line.ptype == "p":
             _discard(self._grants_by_subject, key, _grant(line.values))
         elif line.ptype == "g":
-            pass
+            _discard(self._groups_by_member, key, value)
         else:
             _discard(self._permissions_by_role, key, value)
 
