@@ -4,12 +4,12 @@ PY := .venv/bin/python
 STACK := scripts/stack
 STACK_ENV = $$($(STACK) env | sed 's/^/export /')
 
-.PHONY: run test up down status wipe install gen-protos check-protos lint bench
+.PHONY: run test up down status wipe install tools gen-protos check-protos lint bench
 
 run: install up ## bring up Kafka + PostgreSQL and run the services (Ctrl-C stops the services)
 	@eval "$(STACK_ENV)"; scripts/run-services
 
-test: install up ## lint, type-check and run the whole test suite against the real stack
+test: install up tools ## lint, type-check and run the whole test suite against the real stack
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
 	$(PY) -m mypy .
@@ -25,6 +25,14 @@ install: .venv/.installed
 
 up: install
 	$(STACK) up
+
+# gRPC tools nobody here wrote, used by the tests as real third-party clients.
+GRPCURL_VERSION := v1.9.3
+tools: .stack/bin/grpcurl
+
+.stack/bin/grpcurl:
+	@command -v go >/dev/null || { echo "go not found: install Go (Debian: apt-get install golang) for grpcurl"; exit 1; }
+	GOBIN=$(CURDIR)/.stack/bin go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
 down:
 	$(STACK) down

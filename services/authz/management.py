@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import dataclasses
 import json
 from collections.abc import Awaitable, Callable
@@ -41,6 +42,7 @@ from services.authz.policy_state import PERMISSION, PolicyState
 from services.authz.store.repository import Tx
 
 T = TypeVar("T")
+MANAGED_SOURCE = "managed"
 
 
 @dataclass
@@ -59,6 +61,10 @@ class Changes:
 class Written:
     stored: Stored
     revision: int
+
+
+class _Unchanged(Exception):
+    """Nothing to write: roll back, so that no revision is spent."""
 
 
 class _Replay(Exception):
@@ -209,6 +215,18 @@ class Management:
             raise FailedPrecondition(f"{identifier!r} is managed: it cannot be edited or deleted")
 
     # ------------------------------------------------------------------ commands
+
+    async def sync_managed_lines(self) -> None:
+        """Store the managed roles' g2 lines (defined in code) in casbin_rule, so that the table
+        holds the whole policy; a write only when the catalog changed."""
+
+        async def op(tx: Tx, revision: int, changes: Changes) -> None:
+            changes.merge(await tx.replace_lines(MANAGED_SOURCE, compile.managed_role_lines()))
+            if not changes.added and not changes.removed:
+                raise _Unchanged
+
+        with contextlib.suppress(_Unchanged):
+            await self._write(op)
 
     async def create(self, entity: Entity, request_id: str = "") -> Written:
         entity = self.validate(entity)

@@ -8,7 +8,6 @@ import asyncio
 import logging
 
 from services.authz.domain import catalog
-from services.authz.domain.compile import managed_role_lines
 from services.authz.domain.errors import RevisionNotReached
 from services.authz.domain.lines import PolicyLine
 from services.authz.domain.policy_index import PolicyIndex
@@ -42,7 +41,7 @@ class PolicyState:
             revision = await repository.current_revision(conn)
         async with self._applying:
             self.index = PolicyIndex()
-            self.index.apply([*lines, *managed_role_lines()], [])
+            self.index.apply(lines, [])
             self.permissions = {p.name for p in catalog.SEEDED_PERMISSIONS} | set(names)
             self._refresh_types()
             await self._advance(revision)

@@ -68,11 +68,12 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
         settings.database_url.get_secret_value(), min_size=2, max_size=settings.pool_size
     )
     try:
+        state = PolicyState()
+        management = Management(pool, state)
         async with pool.acquire() as conn:
             await migrate(conn)
-            state = PolicyState()
             await state.load(conn)
-        management = Management(pool, state)
+        await management.sync_managed_lines()
         server = grpc.aio.server(interceptors=[ErrorMapping()])
         pb_grpc.add_AccessServiceServicer_to_server(
             AccessServicer(Access(state), management, settings.max_revision_wait_s), server

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncpg
+import casbin
 import grpc
 import pytest
 
 from authz.v1 import authz_pb2 as pb
+from services.authz.casbin_model.enforcer import MODEL_PATH, register_functions
+from services.authz.store.casbin_adapter import CasbinRuleAdapter
 from tests.authz.conftest import Authz, bind, create_user, group, user
 
 pytestmark = pytest.mark.integration
@@ -135,3 +139,46 @@ async def test_example_6_out_of_scope_role_or_resource_group_is_invalid(authz: A
         )
     assert group_error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "role_binding.resource_group_scope" in (group_error.value.details() or "")
+
+
+async def test_the_stored_policy_is_a_casbin_policy_that_decides_the_same(
+    authz: Authz, database_url: str
+) -> None:
+    """casbin_rule, loaded through the asyncpg adapter into pycasbin's AsyncEnforcer, decides
+    every request of a grid exactly as the service does."""
+    await deploy_only_setup(authz, include_child_scopes=True)
+    await authz.groups.CreateUserGroup(
+        pb.CreateUserGroupRequest(
+            user_group=pb.UserGroup(scope="a", identifier="devs", members=["alice"])
+        )
+    )
+    await bind(
+        authz,
+        "a/o/p",
+        "b2",
+        group("devs", "a"),
+        "_pipeline_executor",
+        "_all_project_level_resources",
+    )
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    try:
+        enforcer = casbin.AsyncEnforcer(str(MODEL_PATH), CasbinRuleAdapter(pool))
+        register_functions(enforcer)
+        await enforcer.load_policy()
+        decisions = []
+        for scope in ("a", "a/o", "a/o/p", "a/o/q"):
+            for rid in ("deploy", "build", ""):
+                for permission in (
+                    "core_pipeline_execute",
+                    "core_pipeline_view",
+                    "core_secret_access",
+                ):
+                    rtype = "SECRET" if permission == "core_secret_access" else "PIPELINE"
+                    service = await authz.check("alice", scope, rtype, rid, permission)
+                    reference = enforcer.enforce("user:a/alice", scope, rtype, rid, permission)
+                    assert service == reference, (scope, rid, permission)
+                    decisions.append(service)
+        assert any(decisions)
+        assert not all(decisions)
+    finally:
+        await pool.close()
