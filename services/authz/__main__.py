@@ -11,7 +11,7 @@ import typer
 
 from services.authz.server import running_server
 from services.authz.settings import AuthzSettings
-from services.authz.store.migrate import migrate
+from services.authz.store.schema import migrate_authz
 
 cli = typer.Typer(add_completion=False, help="The authorization service.")
 
@@ -54,7 +54,7 @@ def migrate_command() -> None:
     async def main() -> None:
         conn = await asyncpg.connect(settings.database_url.get_secret_value())
         try:
-            applied = await migrate(conn)
+            applied = await migrate_authz(conn)
         finally:
             await conn.close()
         typer.echo(f"applied: {', '.join(applied) or 'nothing (up to date)'}")

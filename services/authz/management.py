@@ -14,11 +14,12 @@ import dataclasses
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import asyncpg
 
 from services.authz.domain import catalog, compile, scopes, validation
+from services.authz.domain.audit import SYSTEM_CALL, CallInfo, Change
 from services.authz.domain.entities import (
     Entity,
     Permission,
@@ -39,7 +40,7 @@ from services.authz.domain.errors import (
 )
 from services.authz.domain.lines import PolicyLine
 from services.authz.policy_state import PERMISSION, PolicyState
-from services.authz.store.repository import Tx
+from services.authz.store.repository import Conn, Tx
 
 T = TypeVar("T")
 MANAGED_SOURCE = "managed"
@@ -55,6 +56,35 @@ class Changes:
     def merge(self, diff: tuple[list[PolicyLine], list[PolicyLine]]) -> None:
         self.removed += diff[0]
         self.added += diff[1]
+
+
+class EventSink(Protocol):
+    """Writes the one audit event of a mutating call inside that call's transaction."""
+
+    async def record(self, conn: Conn, change: Change, revision: int, call: CallInfo) -> None: ...
+
+
+BINDING_ACTIONS = {
+    "CREATE": "ROLE_ASSIGNMENT_CREATE",
+    "UPDATE": "ROLE_ASSIGNMENT_UPDATE",
+    "DELETE": "ROLE_ASSIGNMENT_DELETE",
+}
+
+
+def change_of(
+    action: str, entity: Entity, old: Entity | None, new: Entity | None, **labels: str
+) -> Change:
+    if entity.kind == "role_binding":
+        action = BINDING_ACTIONS.get(action, action)
+    return Change(
+        action,
+        entity.kind,
+        entity.scope,
+        entity.identifier,
+        to_body(old) if old is not None else None,
+        to_body(new) if new is not None else None,
+        labels,
+    )
 
 
 @dataclass(frozen=True)
@@ -125,20 +155,26 @@ def decode_page_token(token: str, kind: str, scope: str) -> str:
 
 
 class Management:
-    def __init__(self, pool: asyncpg.Pool, state: PolicyState) -> None:
+    def __init__(self, pool: asyncpg.Pool, state: PolicyState, events: EventSink) -> None:
         self.pool = pool
         self.state = state
+        self.events = events
 
     # ------------------------------------------------------------------ plumbing
 
-    async def _write(self, op: Callable[[Tx, int, Changes], Awaitable[T]]) -> T:
+    async def _write(
+        self, op: Callable[[Tx, int, Changes], Awaitable[tuple[T, Change | None]]], call: CallInfo
+    ) -> T:
+        """Run one write in one transaction: the entity, its lines, the log and its event."""
         async with self.pool.acquire() as conn:
             async with conn.transaction():
                 tx = Tx(conn)
                 revision = await tx.bump_revision()
                 changes = Changes()
-                result = await op(tx, revision, changes)
+                result, change = await op(tx, revision, changes)
                 await tx.log_change(revision, changes.added, changes.removed)
+                if change is not None:
+                    await self.events.record(conn, change, revision, call)
             await self.state.catch_up(conn)
         return result
 
@@ -220,19 +256,20 @@ class Management:
         """Store the managed roles' g2 lines (defined in code) in casbin_rule, so that the table
         holds the whole policy; a write only when the catalog changed."""
 
-        async def op(tx: Tx, revision: int, changes: Changes) -> None:
+        async def op(tx: Tx, revision: int, changes: Changes) -> tuple[None, None]:
             changes.merge(await tx.replace_lines(MANAGED_SOURCE, compile.managed_role_lines()))
             if not changes.added and not changes.removed:
                 raise _Unchanged
+            return None, None  # start-up housekeeping, not a call: no audit event
 
         with contextlib.suppress(_Unchanged):
-            await self._write(op)
+            await self._write(op, SYSTEM_CALL)
 
-    async def create(self, entity: Entity, request_id: str = "") -> Written:
+    async def create(self, entity: Entity, call: CallInfo, request_id: str = "") -> Written:
         entity = self.validate(entity)
         method = f"create:{entity.kind}"
 
-        async def op(tx: Tx, revision: int, changes: Changes) -> Written:
+        async def op(tx: Tx, revision: int, changes: Changes) -> tuple[Written, Change]:
             if request_id and (previous := await tx.remembered_response(method, request_id)):
                 raise _Replay(previous)
             if managed(entity.kind, entity.scope, entity.identifier) is not None:
@@ -243,36 +280,38 @@ class Management:
             if request_id:
                 response = {"kind": entity.kind, "body": to_body(entity), "revision": revision}
                 await tx.remember_response(method, request_id, response)
-            return Written(Stored(entity, revision), revision)
+            return Written(Stored(entity, revision), revision), change_of(
+                "CREATE", entity, None, entity
+            )
 
         try:
-            return await self._write(op)
+            return await self._write(op, call)
         except _Replay as replay:
             r = replay.response
             return Written(Stored(from_body(r["kind"], r["body"]), r["revision"]), r["revision"])
 
-    async def update(self, entity: Entity, etag: str) -> Written:
+    async def update(self, entity: Entity, etag: str, call: CallInfo) -> Written:
         self._refuse_managed(entity.kind, entity.scope, entity.identifier)
         entity = self.validate(entity)
 
-        async def op(tx: Tx, revision: int, changes: Changes) -> Written:
-            self._match_etag(
-                await self._require(tx, entity.kind, entity.scope, entity.identifier), etag
-            )
+        async def op(tx: Tx, revision: int, changes: Changes) -> tuple[Written, Change]:
+            old = await self._require(tx, entity.kind, entity.scope, entity.identifier)
+            self._match_etag(old, etag)
             await self._check_references(tx, entity)
             await tx.update(entity, revision)
             await self._recompile(tx, entity, changes)
-            return Written(Stored(entity, revision), revision)
+            change = change_of("UPDATE", entity, old.entity, entity)
+            return Written(Stored(entity, revision), revision), change
 
-        return await self._write(op)
+        return await self._write(op, call)
 
     async def change_members(
-        self, scope: str, identifier: str, user: str, etag: str, *, add: bool
+        self, scope: str, identifier: str, user: str, etag: str, call: CallInfo, *, add: bool
     ) -> Written:
         check_key("user_group", scope, identifier)
         scopes.check_identifier(user, "user")
 
-        async def op(tx: Tx, revision: int, changes: Changes) -> Written:
+        async def op(tx: Tx, revision: int, changes: Changes) -> tuple[Written, Change]:
             stored = await self._require(tx, "user_group", scope, identifier)
             self._match_etag(stored, etag)
             group: UserGroup = stored.entity
@@ -284,32 +323,42 @@ class Management:
                 raise NotFound(f"user {user!r} is not a member of {identifier!r}")
             else:
                 members.discard(user)
-            group = dataclasses.replace(group, members=tuple(sorted(members)))
-            await tx.update(group, revision)
-            await self._recompile(tx, group, changes)
-            return Written(Stored(group, revision), revision)
+            new = dataclasses.replace(group, members=tuple(sorted(members)))
+            await tx.update(new, revision)
+            await self._recompile(tx, new, changes)
+            action = "ADD_MEMBER" if add else "REMOVE_MEMBER"
+            change = change_of(action, new, group, new, member=user)
+            return Written(Stored(new, revision), revision), change
 
-        return await self._write(op)
+        return await self._write(op, call)
 
     async def delete(
-        self, kind: str, scope: str, identifier: str, etag: str = "", cascade: bool = False
+        self,
+        kind: str,
+        scope: str,
+        identifier: str,
+        call: CallInfo,
+        etag: str = "",
+        cascade: bool = False,
     ) -> int:
         check_key(kind, scope, identifier)
         self._refuse_managed(kind, scope, identifier)
 
-        async def op(tx: Tx, revision: int, changes: Changes) -> int:
+        async def op(tx: Tx, revision: int, changes: Changes) -> tuple[int, Change]:
             stored = await self._require(tx, kind, scope, identifier)
             self._match_etag(stored, etag)
-            await self._release_dependents(tx, stored.entity, cascade, revision, changes)
+            released = await self._release_dependents(tx, stored.entity, cascade, revision, changes)
             await self._drop(tx, stored.entity, changes)
-            return revision
+            labels = {"cascaded": ",".join(released)} if released else {}
+            return revision, change_of("DELETE", stored.entity, stored.entity, None, **labels)
 
-        return await self._write(op)
+        return await self._write(op, call)
 
     async def _release_dependents(
         self, tx: Tx, entity: Entity, cascade: bool, revision: int, changes: Changes
-    ) -> None:
-        """Refuse to delete what bindings (or groups, or roles) still use, unless cascading."""
+    ) -> list[str]:
+        """Refuse to delete what bindings (or groups, or roles) still use, unless cascading;
+        return what the cascade changed."""
         groups: list[Stored] = []
         if isinstance(entity, Role):
             bindings = await tx.bindings_using_role(entity.scope, entity.identifier)
@@ -325,16 +374,16 @@ class Management:
             if roles:
                 names = ", ".join(f"{r.entity.scope}/{r.entity.identifier}" for r in roles[:5])
                 raise FailedPrecondition(f"roles still hold {entity.name!r}: {names}")
-            return
+            return []
         elif isinstance(entity, RoleBinding):
-            return
+            return []
         else:
             bindings = await tx.bindings_of_principal(
                 "SERVICE_ACCOUNT", entity.scope, entity.identifier
             )
-        if (bindings or groups) and not cascade:
-            used_by = [f"role binding {b.entity.scope}/{b.entity.identifier}" for b in bindings]
-            used_by += [f"user group {g.entity.scope}/{g.entity.identifier}" for g in groups]
+        used_by = [f"role binding {b.entity.scope}/{b.entity.identifier}" for b in bindings]
+        used_by += [f"user group {g.entity.scope}/{g.entity.identifier}" for g in groups]
+        if used_by and not cascade:
             raise FailedPrecondition(
                 f"still used by {len(used_by)}: {', '.join(used_by[:5])}; delete with cascade"
             )
@@ -347,6 +396,7 @@ class Management:
             )
             await tx.update(pruned, revision)
             await self._recompile(tx, pruned, changes)
+        return used_by
 
     # ------------------------------------------------------------------ reads
 

@@ -16,15 +16,17 @@ from grpc_reflection.v1alpha import reflection
 
 from authz.v1 import authz_pb2 as pb
 from authz.v1 import authz_pb2_grpc as pb_grpc
+from libs.outbox.relay import Relay, RelayConfig
 from services.authz.access import Access
+from services.authz.audit_events import OutboxEvents
 from services.authz.grpc_api.access_servicer import AccessServicer
 from services.authz.grpc_api.errors import ErrorMapping
 from services.authz.grpc_api.management_servicers import add_management_services
 from services.authz.management import Management
 from services.authz.policy_state import PolicyState
 from services.authz.settings import AuthzSettings
-from services.authz.store.migrate import migrate
 from services.authz.store.repository import NOTIFY_CHANNEL
+from services.authz.store.schema import migrate_authz
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +71,9 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
     )
     try:
         state = PolicyState()
-        management = Management(pool, state)
+        management = Management(pool, state, OutboxEvents(settings.audit_topic))
         async with pool.acquire() as conn:
-            await migrate(conn)
+            await migrate_authz(conn)
             await state.load(conn)
         await management.sync_managed_lines()
         server = grpc.aio.server(interceptors=[ErrorMapping()])
@@ -89,7 +91,10 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
         reflection.enable_server_reflection(names, server)
         port = server.add_insecure_port(f"{settings.host}:{settings.port}")
         await server.start()
-        follower = asyncio.create_task(follow_policy_log(pool, state, settings.poll_interval_s))
+        background = [asyncio.create_task(follow_policy_log(pool, state, settings.poll_interval_s))]
+        if settings.run_relay:
+            relay = Relay(pool, RelayConfig(bootstrap_servers=settings.kafka_bootstrap_servers))
+            background.append(asyncio.create_task(relay.run()))
         for name in ["", *names]:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("authz serving on %s:%d", settings.host, port)
@@ -98,8 +103,8 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
         finally:
             await health_servicer.enter_graceful_shutdown()
             await server.stop(settings.shutdown_grace_s)
-            follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follower
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
     finally:
         await pool.close()

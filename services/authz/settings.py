@@ -21,4 +21,8 @@ class AuthzSettings(BaseSettings):
     # A safety net beside LISTEN/NOTIFY: catch up from the policy log this often.
     poll_interval_s: float = 5.0
     pool_size: int = 10
+    # Audit events: written to the outbox with each change; the relay publishes them.
+    audit_topic: str = "audit.events.v1"
+    kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    run_relay: bool = True  # publish from this process (the relay can also run on its own)
     log_level: str = "INFO"

@@ -50,10 +50,16 @@ class Authz:
         return response.allowed
 
 
-def settings_for(database_url: str) -> AuthzSettings:
-    return AuthzSettings(
-        database_url=SecretStr(database_url), port=0, poll_interval_s=1.0, shutdown_grace_s=2.0
-    )
+def settings_for(database_url: str, **overrides: object) -> AuthzSettings:
+    """Without Kafka by default (no relay): events stay in the outbox table."""
+    fields: dict[str, object] = {
+        "database_url": SecretStr(database_url),
+        "port": 0,
+        "poll_interval_s": 1.0,
+        "shutdown_grace_s": 2.0,
+        "run_relay": False,
+    }
+    return AuthzSettings(**{**fields, **overrides})  # type: ignore[arg-type]
 
 
 async def connect(server: RunningServer) -> Authz:

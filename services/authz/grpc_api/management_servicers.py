@@ -12,6 +12,7 @@ import grpc
 from authz.v1 import authz_pb2 as pb
 from authz.v1 import authz_pb2_grpc as pb_grpc
 from services.authz.grpc_api import converters as c
+from services.authz.grpc_api.call_info import call_info
 from services.authz.management import Management, Written
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -60,17 +61,23 @@ class Crud:
 
     async def create(self, request: Any, context: Context) -> Any:
         entity = self.r.from_proto(getattr(request, self.r.field))
-        return self.respond(await self.m.create(entity, request.request_id))
+        return self.respond(await self.m.create(entity, call_info(context), request.request_id))
 
     async def get(self, request: pb.GetRequest, context: Context) -> Any:
         return self.respond(await self.m.get(self.r.kind, request.scope, request.identifier))
 
     async def update(self, request: Any, context: Context) -> Any:
-        return self.respond(await self.m.update(self.r.from_proto(request), request.etag))
+        written = await self.m.update(self.r.from_proto(request), request.etag, call_info(context))
+        return self.respond(written)
 
     async def delete(self, request: pb.DeleteRequest, context: Context) -> pb.DeleteResponse:
         revision = await self.m.delete(
-            self.r.kind, request.scope, request.identifier, request.etag, request.cascade
+            self.r.kind,
+            request.scope,
+            request.identifier,
+            call_info(context),
+            request.etag,
+            request.cascade,
         )
         return pb.DeleteResponse(revision=revision)
 
@@ -103,14 +110,24 @@ class UserGroupMembers:
     async def AddMember(self, request: pb.MemberRequest, context: Context) -> Any:
         return self.crud.respond(
             await self.m.change_members(
-                request.scope, request.identifier, request.user, request.etag, add=True
+                request.scope,
+                request.identifier,
+                request.user,
+                request.etag,
+                call_info(context),
+                add=True,
             )
         )
 
     async def RemoveMember(self, request: pb.MemberRequest, context: Context) -> Any:
         return self.crud.respond(
             await self.m.change_members(
-                request.scope, request.identifier, request.user, request.etag, add=False
+                request.scope,
+                request.identifier,
+                request.user,
+                request.etag,
+                call_info(context),
+                add=False,
             )
         )
 

@@ -1,0 +1,33 @@
+"""Adds an event to the outbox inside the caller's own transaction."""
+
+from __future__ import annotations
+
+import json
+
+from asyncpg import Connection
+from asyncpg.pool import PoolConnectionProxy
+
+NOTIFY_CHANNEL = "outbox"
+
+
+async def add_to_outbox(
+    conn: Connection | PoolConnectionProxy,
+    *,
+    event_id: str,
+    topic: str,
+    key: bytes,
+    payload: bytes,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Must run inside the transaction that makes the change: both commit, or neither."""
+    if not conn.is_in_transaction():
+        raise RuntimeError("add_to_outbox needs the caller's transaction")
+    await conn.execute(
+        "INSERT INTO outbox (event_id, topic, key, payload, headers) VALUES ($1, $2, $3, $4, $5)",
+        event_id,
+        topic,
+        key,
+        payload,
+        json.dumps(headers or {}),
+    )
+    await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)

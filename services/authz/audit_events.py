@@ -1,0 +1,53 @@
+"""Turns a management Change into an AuditEvent in the outbox, in the write's transaction."""
+
+from __future__ import annotations
+
+from audit.v1 import event_pb2 as pb
+from libs.events import codec
+from libs.outbox.writer import add_to_outbox
+from services.authz.domain.audit import CallInfo, Change
+from services.authz.store.repository import Conn
+
+MODULE = "authz"
+PRINCIPAL_TYPES = {
+    "USER": pb.PRINCIPAL_TYPE_USER,
+    "SERVICE_ACCOUNT": pb.PRINCIPAL_TYPE_SERVICE_ACCOUNT,
+    "SYSTEM": pb.PRINCIPAL_TYPE_SYSTEM,
+}
+
+
+def event_of(change: Change, revision: int, call: CallInfo) -> pb.AuditEvent:
+    caller = call.caller
+    return codec.new_event(
+        module=MODULE,
+        scope=change.scope,
+        principal=pb.Principal(
+            type=PRINCIPAL_TYPES.get(caller.type, pb.PRINCIPAL_TYPE_UNSPECIFIED),
+            identifier=caller.identifier,
+            email=caller.email,
+        ),
+        action=pb.Action.Value(f"ACTION_{change.action}"),
+        resource_type=change.kind.upper(),
+        resource_identifier=change.identifier,
+        old_state=change.old,
+        new_state=change.new,
+        request=codec.Request(call.client_ip, call.user_agent, call.request_id),
+        policy_revision=revision,
+        labels=change.labels,
+    )
+
+
+class OutboxEvents:
+    def __init__(self, topic: str = codec.TOPIC) -> None:
+        self.topic = topic
+
+    async def record(self, conn: Conn, change: Change, revision: int, call: CallInfo) -> None:
+        event = event_of(change, revision, call)
+        await add_to_outbox(
+            conn,
+            event_id=event.event_id,
+            topic=self.topic,
+            key=codec.key_of(event),
+            payload=event.SerializeToString(),
+            headers=codec.headers_of(event),
+        )

@@ -1,0 +1,37 @@
+"""What a mutating call tells the audit trail: who called, from where, and what changed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Caller:
+    type: str  # USER, SERVICE_ACCOUNT, SYSTEM, or UNSPECIFIED while authentication is missing
+    identifier: str
+    email: str = ""
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    caller: Caller
+    client_ip: str = ""
+    user_agent: str = ""
+    request_id: str = ""
+
+
+SYSTEM_CALL = CallInfo(Caller("SYSTEM", "authz"))
+
+
+@dataclass(frozen=True)
+class Change:
+    """One mutating call's change, as one audit event describes it."""
+
+    action: str  # CREATE, UPDATE, DELETE, ADD_MEMBER, REMOVE_MEMBER, ROLE_ASSIGNMENT_*
+    kind: str
+    scope: str
+    identifier: str
+    old: dict[str, Any] | None
+    new: dict[str, Any] | None
+    labels: dict[str, str] = field(default_factory=dict)
