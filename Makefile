@@ -29,6 +29,7 @@ up: install
 # gRPC tools nobody here wrote, used by the tests as real third-party clients.
 GRPCURL_VERSION := v1.9.3
 tools: .stack/bin/grpcurl
+	@command -v kcat >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; } || echo "kcat not installed (Debian: apt-get install kcat)"
 
 .stack/bin/grpcurl:
 	@command -v go >/dev/null || { echo "go not found: install Go (Debian: apt-get install golang) for grpcurl"; exit 1; }
