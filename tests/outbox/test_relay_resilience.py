@@ -14,6 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from audit.v1 import event_pb2 as ev
 from authz.v1 import authz_pb2 as pb
 from libs.events import codec
 from libs.migrations import migrate
@@ -74,8 +75,8 @@ async def fill_outbox(database_url: str, topic: str, count: int) -> dict[str, by
                 event = codec.new_event(
                     module="test",
                     scope=ACCOUNTS[i % len(ACCOUNTS)],
-                    principal=codec.pb.Principal(identifier="tester"),
-                    action=codec.pb.ACTION_CREATE,
+                    principal=ev.Principal(identifier="tester"),
+                    action=ev.ACTION_CREATE,
                     resource_type="THING",
                     resource_identifier=f"t{i}",
                     old_state=None,
