@@ -197,7 +197,7 @@ async def test_each_mutating_rpc_emits_one_event(
     update = next(e for e in events if e.action == ev.ACTION_UPDATE and e.resource.type == "ROLE")
     assert '"core_pipeline_view"' not in update.old_state_json
     assert '"core_pipeline_view"' in update.new_state_json
-    create = events[0]
+    create = next(e for e in events if e.action == ev.ACTION_CREATE and e.resource.type == "USER")
     assert create.old_state_json == ""
     assert '"alice"' in create.new_state_json
     delete = next(e for e in events if e.action == ev.ACTION_DELETE and e.resource.type == "USER")

@@ -14,20 +14,15 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from audit.v1 import event_pb2 as ev
 from authz.v1 import authz_pb2 as pb
 from libs.events import codec
-from libs.migrations import migrate
-from libs.outbox.writer import add_to_outbox
 from services.authz.server import running_server
-from services.authz.store.schema import SOURCES
 from tests.authz.conftest import connect, settings_for
 from tests.harness.endpoints import ROOT
 from tests.harness.kafka import own_broker, read_topic
+from tests.outbox.helpers import ACCOUNTS, fill_outbox
 
 pytestmark = pytest.mark.integration
-
-ACCOUNTS = [f"acct{i}" for i in range(5)]
 
 
 async def test_mutations_while_the_broker_is_down_all_arrive_in_order(
@@ -63,38 +58,6 @@ async def test_mutations_while_the_broker_is_down_all_arrive_in_order(
         per_account[event.scope.account].append(event.resource.identifier)
     for i, account in enumerate(ACCOUNTS):
         assert per_account[account] == [f"u{n:03d}" for n in range(i, 500, len(ACCOUNTS))]
-
-
-async def fill_outbox(database_url: str, topic: str, count: int) -> dict[str, bytes]:
-    conn = await asyncpg.connect(database_url)
-    payloads: dict[str, bytes] = {}
-    try:
-        await migrate(conn, SOURCES[:1])
-        async with conn.transaction():
-            for i in range(count):
-                event = codec.new_event(
-                    module="test",
-                    scope=ACCOUNTS[i % len(ACCOUNTS)],
-                    principal=ev.Principal(identifier="tester"),
-                    action=ev.ACTION_CREATE,
-                    resource_type="THING",
-                    resource_identifier=f"t{i}",
-                    old_state=None,
-                    new_state={"n": i},
-                    request=codec.Request(),
-                )
-                payload = event.SerializeToString()
-                payloads[event.event_id] = payload
-                await add_to_outbox(
-                    conn,
-                    event_id=event.event_id,
-                    topic=topic,
-                    key=codec.key_of(event),
-                    payload=payload,
-                )
-    finally:
-        await conn.close()
-    return payloads
 
 
 async def sent_count(database_url: str) -> int:
