@@ -13,7 +13,7 @@ from authz.v1 import authz_pb2 as pb
 from libs.events import codec
 from services.authz.server import running_server
 from tests.authz.conftest import Authz, connect, settings_for, user
-from tests.harness.kafka import read_topic
+from tests.harness.services import read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -163,14 +163,14 @@ async def test_each_mutating_rpc_emits_one_event(
             metadata=md,
         )
     ).permission
-    want(ev.ACTION_CREATE, "PERMISSION", "core_flag_toggle", "")
+    want(ev.ACTION_CREATE, "PERMISSION", "core_flag_toggle", "_global")
     permission.description = "toggle a flag"
     await a.permissions.UpdatePermission(permission, metadata=md)
-    want(ev.ACTION_UPDATE, "PERMISSION", "core_flag_toggle", "")
+    want(ev.ACTION_UPDATE, "PERMISSION", "core_flag_toggle", "_global")
     await a.permissions.DeletePermission(
         pb.DeleteRequest(identifier="core_flag_toggle"), metadata=md
     )
-    want(ev.ACTION_DELETE, "PERMISSION", "core_flag_toggle", "")
+    want(ev.ACTION_DELETE, "PERMISSION", "core_flag_toggle", "_global")
 
     records = await read_topic(kafka_bootstrap, topic, len(expected))
     events = [codec.decode(r.value) for r in records]

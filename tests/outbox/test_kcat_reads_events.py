@@ -13,7 +13,7 @@ from audit.v1 import event_pb2 as ev
 from authz.v1 import authz_pb2 as pb
 from services.authz.server import running_server
 from tests.authz.conftest import connect, settings_for
-from tests.harness.kafka import read_topic
+from tests.harness.services import read_topic
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import pytest
 
 from libs.events import codec
 from libs.outbox.relay import Relay, RelayConfig
-from tests.harness.kafka import read_topic
+from tests.harness.services import read_topic
 from tests.outbox.helpers import fill_outbox
 
 pytestmark = pytest.mark.integration

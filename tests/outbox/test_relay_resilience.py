@@ -19,7 +19,7 @@ from libs.events import codec
 from services.authz.server import running_server
 from tests.authz.conftest import connect, settings_for
 from tests.harness.endpoints import ROOT
-from tests.harness.kafka import own_broker, read_topic
+from tests.harness.services import own_broker, read_topic
 from tests.outbox.helpers import ACCOUNTS, fill_outbox
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,5 @@
-"""Reading a topic back in tests, and a Kafka broker of a test's own (to stop and start)."""
+"""Reading a topic back in tests; a Kafka broker and a PostgreSQL cluster of a test's own, to stop
+and start."""
 
 from __future__ import annotations
 
@@ -94,3 +95,48 @@ def own_broker(tmp_path: Path) -> Iterator[OwnBroker]:
         yield broker
     finally:
         broker.stop()
+
+
+@dataclass
+class OwnPostgres:
+    """A PostgreSQL cluster of a test's own, to stop and start (scripts/stack pg-up/pg-down)."""
+
+    stack_dir: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://authz_audit:authz_audit@127.0.0.1:{self.port}/authz_audit"
+
+    def _run(self, command: str) -> None:
+        env = {**os.environ, "STACK_DIR": str(self.stack_dir), "PG_PORT": str(self.port)}
+        result = subprocess.run(
+            [str(ROOT / "scripts/stack"), command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def start(self) -> None:
+        self._run("pg-up")
+
+    def stop(self) -> None:
+        self._run("pg-down")
+
+    def wipe(self) -> None:
+        env = {**os.environ, "STACK_DIR": str(self.stack_dir), "PG_PORT": str(self.port)}
+        subprocess.run(
+            [str(ROOT / "scripts/stack"), "wipe"], env=env, capture_output=True, timeout=180
+        )
+
+
+@contextmanager
+def own_postgres(tmp_path: Path) -> Iterator[OwnPostgres]:
+    cluster = OwnPostgres(tmp_path / "pgstack", free_port())
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.wipe()

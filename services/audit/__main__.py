@@ -1,0 +1,124 @@
+"""python -m services.audit [worker | migrate | verify-chain | maintain]"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Annotated
+
+import asyncpg
+import typer
+
+from services.audit.domain.chain import first_broken_link
+from services.audit.settings import AuditSettings
+from services.audit.store import repository
+
+EPOCH = datetime(1970, 1, 1)
+FAR_FUTURE = datetime(9999, 1, 1)
+
+cli = typer.Typer(add_completion=False, help="The audit service.")
+
+
+def _settings() -> AuditSettings:
+    settings = AuditSettings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return settings
+
+
+@cli.callback(invoke_without_command=True)
+def default(ctx: typer.Context) -> None:
+    """Without a command: run the projector worker."""
+    if ctx.invoked_subcommand is None:
+        worker()
+
+
+@cli.command()
+def worker() -> None:
+    """Run the faust projector: audit.events.v1 -> PostgreSQL, until SIGTERM or Ctrl-C."""
+    from services.audit.projector import create_app
+
+    settings = _settings()
+    app = create_app(settings)
+    level = {"DEBUG": "debug", "INFO": "info", "WARNING": "warn", "ERROR": "error"}
+    sys.argv = [sys.argv[0], "worker", "--without-web", "-l", level.get(settings.log_level, "info")]
+    app.main()
+
+
+async def _connect(settings: AuditSettings) -> asyncpg.Connection:
+    return await asyncpg.connect(settings.database_url.get_secret_value())
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply pending migrations and create the partitions around now."""
+    settings = _settings()
+
+    async def main() -> None:
+        conn = await _connect(settings)
+        try:
+            applied = await repository.migrate_audit(conn)
+            created = await repository.ensure_partitions(
+                conn, datetime.now(UTC), settings.partitions_behind, settings.partitions_ahead
+            )
+        finally:
+            await conn.close()
+        typer.echo(f"applied: {applied or 'nothing'}; partitions created: {created or 'none'}")
+
+    asyncio.run(main())
+
+
+@cli.command()
+def maintain() -> None:
+    """Create partitions ahead and drop the ones past retention."""
+    settings = _settings()
+
+    async def main() -> None:
+        conn = await _connect(settings)
+        try:
+            now = datetime.now(UTC)
+            created = await repository.ensure_partitions(
+                conn, now, settings.partitions_behind, settings.partitions_ahead
+            )
+            dropped = await repository.drop_expired(conn, now, settings.retention_days)
+        finally:
+            await conn.close()
+        typer.echo(f"created: {created or 'none'}; dropped: {dropped or 'none'}")
+
+    asyncio.run(main())
+
+
+@cli.command("verify-chain")
+def verify_chain(
+    account: str,
+    start: Annotated[datetime, typer.Option(help="from (inclusive), UTC")] = EPOCH,
+    end: Annotated[datetime, typer.Option(help="to (exclusive), UTC")] = FAR_FUTURE,
+) -> None:
+    """Verify an account's hash chain over a time range; exit 1 naming the first broken link."""
+    settings = _settings()
+
+    async def main() -> int:
+        conn = await _connect(settings)
+        try:
+            rows = await repository.chain_rows(
+                conn, account, start.replace(tzinfo=UTC), end.replace(tzinfo=UTC)
+            )
+        finally:
+            await conn.close()
+        broken = first_broken_link(rows)
+        if broken is None:
+            typer.echo(f"ok: {len(rows)} events of {account!r} chain correctly")
+            return 0
+        typer.echo(
+            f"BROKEN at chain position {broken.seq} (event {broken.event_id}): {broken.reason}"
+        )
+        return 1
+
+    raise typer.Exit(asyncio.run(main()))
+
+
+if __name__ == "__main__":
+    cli()

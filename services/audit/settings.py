@@ -1,0 +1,32 @@
+"""The audit service's settings: AUDIT_* environment variables, read once at start-up."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AuditSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AUDIT_", frozen=True)
+
+    database_url: SecretStr = SecretStr(
+        "postgresql://authz_audit:authz_audit@127.0.0.1:55432/authz_audit"
+    )
+    kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    topic: str = "audit.events.v1"
+    dead_letter_topic: str = "audit.events.v1.dlq"
+    group_id: str = "audit-projector"  # the consumer group: workers with one id share the work
+    topic_partitions: int = 8  # used when the projector declares the topic
+    batch_size: int = 2000
+    batch_within_s: float = 0.2
+    retention_days: int = 730
+    partitions_behind: int = 1
+    partitions_ahead: int = 3
+    maintenance_interval_s: float = 3600.0
+    # A killed worker holds its partitions until its session expires.
+    session_timeout_s: float = 10.0
+    datadir: str = str(Path(tempfile.gettempdir()) / "authz-audit-faust")  # faust's local state
+    log_level: str = "INFO"

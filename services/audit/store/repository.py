@@ -1,0 +1,220 @@
+"""PostgreSQL side of the audit store (asyncpg): batch projection with the hash chain, dead
+letters, partitions and retention, chain reads."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from libs.migrations import migrate
+from services.audit.domain import partitions
+from services.audit.domain.chain import GENESIS, ChainedRow, link
+from services.audit.domain.records import AuditRecord
+
+log = logging.getLogger(__name__)
+
+Conn = asyncpg.Connection | PoolConnectionProxy
+MIGRATIONS = [("audit", Path(__file__).parent / "migrations")]
+
+RECORD_COLUMNS = [
+    "event_id", "occurred_at", "account", "organization", "project", "module",
+    "principal_type", "principal_id", "principal_email", "action", "resource_type",
+    "resource_id", "resource_labels", "client_ip", "user_agent", "request_id",
+    "old_state", "new_state", "policy_revision", "schema_version",
+]  # fmt: skip
+ARRAY_TYPES = [
+    "uuid", "timestamptz", "text", "text", "text", "text", "text", "text", "text", "text",
+    "text", "text", "jsonb", "text", "text", "text", "jsonb", "jsonb", "bigint", "integer",
+    "bigint", "bytea", "bytea",
+]  # fmt: skip
+ALL_COLUMNS = [*RECORD_COLUMNS, "chain_seq", "prev_hash", "hash"]
+
+INSERT_EVENTS = (
+    f"INSERT INTO audit_events ({', '.join(ALL_COLUMNS)}) SELECT * FROM unnest("
+    + ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(ARRAY_TYPES))
+    + ") ON CONFLICT DO NOTHING"
+)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    payload: bytes
+    reason: str
+
+
+async def migrate_audit(conn: Conn) -> list[str]:
+    return await migrate(conn, MIGRATIONS)
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+def _values(r: AuditRecord) -> list[Any]:
+    return [
+        r.event_id, r.occurred_at, r.account, r.organization, r.project, r.module,
+        r.principal_type, r.principal_id, r.principal_email, r.action, r.resource_type,
+        r.resource_id, json.dumps(r.resource_labels), r.client_ip, r.user_agent, r.request_id,
+        _json(r.old_state), _json(r.new_state), r.policy_revision, r.schema_version,
+    ]  # fmt: skip
+
+
+async def write_batch(conn: Conn, records: list[AuditRecord], dead: list[DeadLetter]) -> int:
+    """Store a batch in one transaction; return how many events were new.
+
+    The chain heads of the batch's accounts are locked first, so that two workers holding the
+    same events (during a rebalance) serialize: the second sees the first's rows and skips
+    them, and every account's chain stays one line."""
+    async with conn.transaction():
+        unique = list({r.event_id: r for r in records}.values())
+        accounts = sorted({r.account for r in unique})
+        heads: dict[str, tuple[int, bytes]] = {}
+        if accounts:
+            await conn.execute(
+                "INSERT INTO audit_chain_heads (account, seq, hash)"
+                " SELECT a, 0, $2 FROM unnest($1::text[]) a ON CONFLICT DO NOTHING",
+                accounts,
+                GENESIS,
+            )
+            rows = await conn.fetch(
+                "SELECT account, seq, hash FROM audit_chain_heads WHERE account = ANY($1::text[])"
+                " ORDER BY account FOR UPDATE",
+                accounts,
+            )
+            heads = {r["account"]: (r["seq"], bytes(r["hash"])) for r in rows}
+            stored = await conn.fetch(
+                "SELECT event_id FROM audit_events WHERE (event_id, occurred_at) IN"
+                " (SELECT * FROM unnest($1::uuid[], $2::timestamptz[]))",
+                [r.event_id for r in unique],
+                [r.occurred_at for r in unique],
+            )
+            seen = {r["event_id"] for r in stored}
+            unique = [r for r in unique if r.event_id not in seen]
+        columns: list[list[Any]] = [[] for _ in ARRAY_TYPES]
+        for record in unique:
+            seq, previous = heads[record.account]
+            current = link(previous, record)
+            heads[record.account] = (seq + 1, current)
+            for column, value in zip(
+                columns, [*_values(record), seq + 1, previous, current], strict=True
+            ):
+                column.append(value)
+        if unique:
+            await conn.execute(INSERT_EVENTS, *columns)
+            await conn.execute(
+                "UPDATE audit_chain_heads h SET seq = u.seq, hash = u.hash"
+                " FROM unnest($1::text[], $2::bigint[], $3::bytea[]) AS u(account, seq, hash)"
+                " WHERE h.account = u.account",
+                list(heads),
+                [s for s, _ in heads.values()],
+                [h for _, h in heads.values()],
+            )
+        if dead:
+            await conn.executemany(
+                "INSERT INTO audit_dead_letters"
+                " (topic, kafka_partition, kafka_offset, key, payload, reason)"
+                " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                [(d.topic, d.partition, d.offset, d.key, d.payload, d.reason) for d in dead],
+            )
+    return len(unique)
+
+
+def _record(row: asyncpg.Record) -> AuditRecord:
+    values = {c: row[c] for c in RECORD_COLUMNS}
+    values["resource_labels"] = json.loads(row["resource_labels"])
+    for state in ("old_state", "new_state"):
+        values[state] = None if row[state] is None else json.loads(row[state])
+    return AuditRecord(**values)
+
+
+async def chain_rows(conn: Conn, account: str, start: datetime, end: datetime) -> list[ChainedRow]:
+    """The account's rows from the first to the last chain position whose event lies in
+    [start, end), whatever their own times: a chain is checked by position, not by clock."""
+    bounds = await conn.fetchrow(
+        "SELECT min(chain_seq) AS lo, max(chain_seq) AS hi FROM audit_events"
+        " WHERE account = $1 AND occurred_at >= $2 AND occurred_at < $3",
+        account,
+        start,
+        end,
+    )
+    if bounds is None or bounds["lo"] is None:
+        return []
+    rows = await conn.fetch(
+        f"SELECT {', '.join(ALL_COLUMNS)} FROM audit_events"
+        " WHERE account = $1 AND chain_seq BETWEEN $2 AND $3 ORDER BY chain_seq",
+        account,
+        bounds["lo"],
+        bounds["hi"],
+    )
+    return [
+        ChainedRow(r["chain_seq"], bytes(r["prev_hash"]), bytes(r["hash"]), _record(r))
+        for r in rows
+    ]
+
+
+async def existing_partitions(conn: Conn) -> list[datetime]:
+    rows = await conn.fetch(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'audit_events'::regclass"
+        " AND c.relname ~ '^audit_events_[0-9]{4}_[0-9]{2}$'"
+    )
+    starts = []
+    for row in rows:
+        year, month = row["relname"].rsplit("_", 2)[-2:]
+        starts.append(datetime(int(year), int(month), 1, tzinfo=UTC))
+    return sorted(starts)
+
+
+async def ensure_partitions(conn: Conn, now: datetime, behind: int, ahead: int) -> list[str]:
+    """Create the monthly partitions around now; rows already in the default partition for a
+    new month move into it (PostgreSQL refuses to attach otherwise)."""
+    created = []
+    have = set(await existing_partitions(conn))
+    for start in partitions.months_to_have(now, behind, ahead):
+        if start in have:
+            continue
+        name = partitions.partition_name(start)
+        end = partitions.add_months(start, 1)
+        async with conn.transaction():
+            await conn.execute(f"CREATE TABLE {name} (LIKE audit_events INCLUDING DEFAULTS)")
+            await conn.execute(
+                f"WITH moved AS (DELETE FROM audit_events_default"
+                f" WHERE occurred_at >= $1 AND occurred_at < $2 RETURNING *)"
+                f" INSERT INTO {name} SELECT * FROM moved",
+                start,
+                end,
+            )
+            await conn.execute(
+                f"ALTER TABLE audit_events ATTACH PARTITION {name}"
+                f" FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
+            )
+        created.append(name)
+        log.info("created partition %s", name)
+    return created
+
+
+async def drop_expired(conn: Conn, now: datetime, retention_days: int) -> list[str]:
+    """Retention: drop whole monthly partitions older than the retention, and expired rows of
+    the default partition."""
+    dropped = []
+    for start in partitions.expired(await existing_partitions(conn), now, retention_days):
+        name = partitions.partition_name(start)
+        await conn.execute(f"DROP TABLE {name}")
+        dropped.append(name)
+        log.info("dropped partition %s (retention %d days)", name, retention_days)
+    await conn.execute(
+        "DELETE FROM audit_events_default WHERE occurred_at < $1",
+        now - timedelta(days=retention_days),
+    )
+    return dropped
