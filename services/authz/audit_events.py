@@ -9,6 +9,8 @@ from services.authz.domain.audit import CallInfo, Change
 from services.authz.store.repository import Conn
 
 MODULE = "authz"
+# Global changes (the permission registry) belong to no account: the trail files them here.
+GLOBAL_ACCOUNT = "_global"
 PRINCIPAL_TYPES = {
     "USER": pb.PRINCIPAL_TYPE_USER,
     "SERVICE_ACCOUNT": pb.PRINCIPAL_TYPE_SERVICE_ACCOUNT,
@@ -20,7 +22,7 @@ def event_of(change: Change, revision: int, call: CallInfo) -> pb.AuditEvent:
     caller = call.caller
     return codec.new_event(
         module=MODULE,
-        scope=change.scope,
+        scope=change.scope or GLOBAL_ACCOUNT,
         principal=pb.Principal(
             type=PRINCIPAL_TYPES.get(caller.type, pb.PRINCIPAL_TYPE_UNSPECIFIED),
             identifier=caller.identifier,
