@@ -1,0 +1,41 @@
+"""python -m bench [name ...] [-- options]: run the named benchmarks (default: all of them).
+
+Each benchmark is a module of this package with `async def main(argv: list[str]) -> None`; the
+options after `--` go to every benchmark named (`python -m bench outbox -- --help`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import sys
+
+BENCHMARKS = {
+    "outbox": "outbox relay: throughput and RPC-to-topic latency beside a bare aiokafka producer",
+}
+
+
+def run(argv: list[str]) -> None:
+    names_argv, options = (
+        (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
+    )
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmarks: "
+        + "; ".join(f"{name}: {what}" for name, what in BENCHMARKS.items()),
+        epilog="Options after `--` go to the benchmarks, e.g. `python -m bench outbox -- --help`.",
+    )
+    parser.add_argument("names", nargs="*", metavar="name", help=", ".join(BENCHMARKS))
+    names = parser.parse_args(names_argv).names or list(BENCHMARKS)
+    if unknown := [name for name in names if name not in BENCHMARKS]:
+        parser.error(
+            f"no benchmark named {', '.join(unknown)} (there are: {', '.join(BENCHMARKS)})"
+        )
+    for name in names:
+        module = importlib.import_module(f"bench.{name}")
+        asyncio.run(module.main(options))
+
+
+if __name__ == "__main__":
+    run(sys.argv[1:])
