@@ -90,3 +90,17 @@ async def fresh_topics(bootstrap: str, names: list[str], partitions: int) -> Asy
             await admin.delete_topics(names)
     finally:
         await admin.close()
+
+
+async def delete_topics_with_prefix(bootstrap: str, prefix: str) -> list[str]:
+    """Delete every topic whose name starts with prefix (those a benchmark's consumers, e.g. a
+    faust app's `<group>-__assignor-__leader`, created on their own); return their names."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        names = sorted(name for name in await admin.list_topics() if name.startswith(prefix))
+        if names:
+            await admin.delete_topics(names)
+        return names
+    finally:
+        await admin.close()

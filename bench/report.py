@@ -89,3 +89,27 @@ def latency_table(title: str, rows: list[tuple[Latency, Latency | None]]) -> Tab
             "-" if baseline is None else ratio(row.quantile(99), baseline.quantile(99)),
         )
     return table
+
+
+def throughput_vs_table(
+    title: str, rows: list[Throughput], baselines: list[tuple[str, Throughput]]
+) -> Table:
+    """Each row with one ratio column per named baseline (a row that is a baseline says so)."""
+    table = Table(title=title, title_justify="left")
+    for column in ("what", "batch", "events", "seconds", "events/s"):
+        table.add_column(column, justify="left" if column == "what" else "right")
+    for name, _ in baselines:
+        table.add_column(f"vs {name}", justify="right")
+    for row in rows:
+        table.add_row(
+            row.what,
+            row.batch,
+            f"{row.events:,}" + ("" if row.complete else " (timed out)"),
+            f"{row.seconds:.3f}",
+            f"{row.per_second:,.0f}",
+            *(
+                "baseline" if row is baseline else ratio(row.per_second, baseline.per_second)
+                for _, baseline in baselines
+            ),
+        )
+    return table

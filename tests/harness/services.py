@@ -46,6 +46,18 @@ async def read_topic(
     return records
 
 
+def stack(command: str, **env: str) -> None:
+    """scripts/stack COMMAND with these settings; fails the test with its output if it fails."""
+    result = subprocess.run(
+        [str(ROOT / "scripts/stack"), command],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -63,21 +75,13 @@ class OwnBroker:
         return f"127.0.0.1:{self.port}"
 
     def _run(self, command: str) -> None:
-        env = {
-            **os.environ,
-            "STACK_DIR": str(self.stack_dir),
-            "KAFKA_PORT": str(self.port),
-            "KAFKA_CONTROLLER_PORT": str(self.controller_port),
-            "KAFKA_HEAP": "384m",
-        }
-        result = subprocess.run(
-            [str(ROOT / "scripts/stack"), command],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
+        stack(
+            command,
+            STACK_DIR=str(self.stack_dir),
+            KAFKA_PORT=str(self.port),
+            KAFKA_CONTROLLER_PORT=str(self.controller_port),
+            KAFKA_HEAP="384m",
         )
-        assert result.returncode == 0, result.stdout + result.stderr
 
     def start(self) -> None:
         self._run("kafka-up")
@@ -109,15 +113,7 @@ class OwnPostgres:
         return f"postgresql://authz_audit:authz_audit@127.0.0.1:{self.port}/authz_audit"
 
     def _run(self, command: str) -> None:
-        env = {**os.environ, "STACK_DIR": str(self.stack_dir), "PG_PORT": str(self.port)}
-        result = subprocess.run(
-            [str(ROOT / "scripts/stack"), command],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
+        stack(command, STACK_DIR=str(self.stack_dir), PG_PORT=str(self.port))
 
     def start(self) -> None:
         self._run("pg-up")
@@ -126,10 +122,7 @@ class OwnPostgres:
         self._run("pg-down")
 
     def wipe(self) -> None:
-        env = {**os.environ, "STACK_DIR": str(self.stack_dir), "PG_PORT": str(self.port)}
-        subprocess.run(
-            [str(ROOT / "scripts/stack"), "wipe"], env=env, capture_output=True, timeout=180
-        )
+        self._run("wipe")
 
 
 @contextmanager

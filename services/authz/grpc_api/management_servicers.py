@@ -107,29 +107,22 @@ class UserGroupMembers:
         self.m = management
         self.crud = crud
 
-    async def AddMember(self, request: pb.MemberRequest, context: Context) -> Any:
-        return self.crud.respond(
-            await self.m.change_members(
-                request.scope,
-                request.identifier,
-                request.user,
-                request.etag,
-                call_info(context),
-                add=True,
-            )
+    async def _change(self, request: pb.MemberRequest, context: Context, *, add: bool) -> Any:
+        written = await self.m.change_members(
+            request.scope,
+            request.identifier,
+            request.user,
+            request.etag,
+            call_info(context),
+            add=add,
         )
+        return self.crud.respond(written)
+
+    async def AddMember(self, request: pb.MemberRequest, context: Context) -> Any:
+        return await self._change(request, context, add=True)
 
     async def RemoveMember(self, request: pb.MemberRequest, context: Context) -> Any:
-        return self.crud.respond(
-            await self.m.change_members(
-                request.scope,
-                request.identifier,
-                request.user,
-                request.etag,
-                call_info(context),
-                add=False,
-            )
-        )
+        return await self._change(request, context, add=False)
 
 
 ADDERS: dict[str, Callable[[Any, grpc.aio.Server], None]] = {
