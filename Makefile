@@ -4,7 +4,7 @@ PY := .venv/bin/python
 STACK := scripts/stack
 STACK_ENV = $$($(STACK) env | sed 's/^/export /')
 
-.PHONY: run test up down status wipe install tools gen-protos check-protos lint bench
+.PHONY: run test up down status wipe install tools bootstrap gen-protos check-protos lint bench
 
 run: install up ## bring up Kafka + PostgreSQL and run the services (Ctrl-C stops the services)
 	@eval "$(STACK_ENV)"; scripts/run-services
@@ -34,6 +34,14 @@ tools: .stack/bin/grpcurl
 .stack/bin/grpcurl:
 	@command -v go >/dev/null || { echo "go not found: install Go (Debian: apt-get install golang) for grpcurl"; exit 1; }
 	GOBIN=$(CURDIR)/.stack/bin go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
+# The first administrator of an account and its API key token (printed once):
+#   make bootstrap ACCOUNT=acme ADMIN=admin
+ACCOUNT ?= acme
+ADMIN ?= admin
+bootstrap: install up
+	@eval "$(STACK_ENV)"; AUTHZ_DATABASE_URL=$${AUTHZ_DATABASE_URL:-$$DATABASE_URL} \
+		$(PY) -m services.authz bootstrap --account $(ACCOUNT) --admin $(ADMIN)
 
 down:
 	$(STACK) down

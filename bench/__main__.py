@@ -13,6 +13,8 @@ import sys
 
 BENCHMARKS = {
     "outbox": "outbox relay: throughput and RPC-to-topic latency beside a bare aiokafka producer",
+    "audit": "audit projector: topic-to-table throughput beside a bare consumer and a plain"
+    " asyncpg insert, and RPC-to-row latency",
 }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from datetime import datetime
 from pathlib import Path
@@ -112,7 +113,7 @@ class Columns:
     def __init__(self, how: str, samples: int) -> None:
         self.topic = Series(f"RPC returned -> bare consumer sees ({how})", samples)
         self.row = Series(f"RPC returned -> row in audit_events ({how})", samples)
-        self.projected = Series(f"RPC returned -> projected_at, wall clock ({how})", samples)
+        self.projected = Series(f"RPC returned -> projected_at ({how})", samples)
         self.rpc = Series(f"CreateUser RPC itself ({how})", samples)
 
     def add(
@@ -144,6 +145,7 @@ async def latencies(
     batch_size: int,
     samples: int,
     gap_s: float,
+    pause_s: float,
     timeout_s: float,
 ) -> tuple[list[tuple[Latency, Latency | None]], str]:
     """The latency rows, each with the baseline it is compared with (None: no ratio), and a
@@ -161,7 +163,7 @@ async def latencies(
         await empty_store(conn)
     finally:
         await conn.close()
-    one = Columns("one at a time", samples)
+    one = Columns(f"one at a time, pause 0-{pause_s * 1000:g} ms", samples)
     stream = Columns(f"back-to-back, {gap_s * 1000:g} ms gap", samples)
     note = ""
     with ProjectorWorkers(bootstrap, topic, group, database_url, workdir, batch_size) as workers:
@@ -195,10 +197,13 @@ async def latencies(
                 )
                 for i in range(WARM_UP):
                     await arrivals(await call(f"warm-{i}"))
-                # One at a time: the next call after the previous row is in the table.
+                # One at a time: the next call after the previous row is in the table, and a
+                # random pause, so that calls do not lock into step with the projector's
+                # take_events timer (which restarts when a batch is written).
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(timeout_s):
                         for i in range(samples):
+                            await asyncio.sleep(random.uniform(0, pause_s))
                             done = await call(f"iso-{i}")
                             one.add(done, *await arrivals(done))
                 # Back-to-back: the next call gap_s after the previous returned, rows or not.

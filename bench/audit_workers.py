@@ -8,6 +8,7 @@ error or Ctrl-C."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -80,15 +81,36 @@ class ProjectorWorkers:
             for n, proc in enumerate(self.started)
         )
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the live workers so far (Linux /proc; NaN elsewhere)."""
+        try:
+            return sum(process_cpu_seconds(proc.pid) for proc in self.started)
+        except (OSError, ValueError, IndexError):
+            return float("nan")
+
     def stop_all(self) -> None:
         for proc in self.started:
             if proc.poll() is None:
                 proc.kill()
         for proc in self.started:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL does not wait
-                pass
+
+
+def process_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU ticks of the whole machine since boot (Linux /proc/stat; NaN elsewhere):
+    the CPU share a phase kept busy is the ratio of their differences."""
+    try:
+        ticks = [int(t) for t in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return float("nan"), float("nan")
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return sum(ticks) - idle, sum(ticks)
 
 
 async def stored_events(conn: asyncpg.Connection) -> int:

@@ -5,10 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import Annotated
 
 import asyncpg
 import typer
 
+from services.authz.audit_events import OutboxEvents
+from services.authz.bootstrap import bootstrap_admin
+from services.authz.guard import Guard
+from services.authz.management import Management
+from services.authz.policy_state import PolicyState
 from services.authz.server import running_server
 from services.authz.settings import AuthzSettings
 from services.authz.store.schema import migrate_authz
@@ -60,6 +66,38 @@ def migrate_command() -> None:
         typer.echo(f"applied: {', '.join(applied) or 'nothing (up to date)'}")
 
     asyncio.run(main())
+
+
+@cli.command()
+def bootstrap(
+    account: Annotated[str, typer.Option(help="the account to create or complete")],
+    admin: Annotated[str, typer.Option(help="the administrator's user identifier")] = "admin",
+    email: Annotated[str, typer.Option(help="the administrator's email")] = "",
+) -> None:
+    """Create an account's administrator and print an API key token for it, once."""
+    settings = AuthzSettings()
+    configure_logging("WARNING")
+
+    async def main() -> str:
+        pool = await asyncpg.create_pool(
+            settings.database_url.get_secret_value(), min_size=1, max_size=3
+        )
+        try:
+            async with pool.acquire() as conn:
+                await migrate_authz(conn)
+            state = PolicyState()
+            events = OutboxEvents(settings.audit_topic)
+            management = Management(pool, state, events, Guard(state, pool, events))
+            async with pool.acquire() as conn:
+                await state.load(conn)
+            await management.sync_managed_lines()
+            return await bootstrap_admin(management, account, admin, email)
+        finally:
+            await pool.close()
+
+    token = asyncio.run(main())
+    typer.echo(f"administrator {admin!r} of account {account!r}; API key token (shown once):")
+    typer.echo(token)
 
 
 if __name__ == "__main__":

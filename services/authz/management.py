@@ -14,11 +14,11 @@ import dataclasses
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 
-from services.authz.domain import catalog, compile, scopes, validation
+from services.authz.domain import catalog, compile, guards, scopes, validation
 from services.authz.domain.audit import SYSTEM_CALL, CallInfo, Change
 from services.authz.domain.entities import (
     Entity,
@@ -26,6 +26,7 @@ from services.authz.domain.entities import (
     ResourceGroup,
     Role,
     RoleBinding,
+    ServiceAccount,
     Stored,
     User,
     UserGroup,
@@ -38,9 +39,12 @@ from services.authz.domain.errors import (
     InvalidArgument,
     NotFound,
 )
+from services.authz.domain.guards import Verb
 from services.authz.domain.lines import PolicyLine
+from services.authz.event_sink import EventSink
+from services.authz.guard import Guard
 from services.authz.policy_state import PERMISSION, PolicyState
-from services.authz.store.repository import Conn, Tx
+from services.authz.store.repository import Tx
 
 T = TypeVar("T")
 MANAGED_SOURCE = "managed"
@@ -56,12 +60,6 @@ class Changes:
     def merge(self, diff: tuple[list[PolicyLine], list[PolicyLine]]) -> None:
         self.removed += diff[0]
         self.added += diff[1]
-
-
-class EventSink(Protocol):
-    """Writes the one audit event of a mutating call inside that call's transaction."""
-
-    async def record(self, conn: Conn, change: Change, revision: int, call: CallInfo) -> None: ...
 
 
 BINDING_ACTIONS = {
@@ -155,14 +153,29 @@ def decode_page_token(token: str, kind: str, scope: str) -> str:
 
 
 class Management:
-    def __init__(self, pool: asyncpg.Pool, state: PolicyState, events: EventSink) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, state: PolicyState, events: EventSink, guard: Guard
+    ) -> None:
         self.pool = pool
         self.state = state
         self.events = events
+        self.guard = guard
+
+    async def authorize(
+        self, call: CallInfo, kind: str, verb: Verb, scope: str, identifier: str = ""
+    ) -> None:
+        """The caller needs the operation's permission at the entity's scope (the registry,
+        being global, asks for it at the caller's own account)."""
+        permission = guards.PERMISSIONS[(kind, verb)]
+        if permission is None:
+            return
+        if kind == "permission":
+            scope = scopes.account(call.caller.scope) if call.caller.scope else ""
+        await self.guard.require(call, permission, scope, kind, identifier)
 
     # ------------------------------------------------------------------ plumbing
 
-    async def _write(
+    async def write(
         self, op: Callable[[Tx, int, Changes], Awaitable[tuple[T, Change | None]]], call: CallInfo
     ) -> T:
         """Run one write in one transaction: the entity, its lines, the log and its event."""
@@ -191,9 +204,11 @@ class Management:
             return validation.role_binding(entity)
         if isinstance(entity, Permission):
             return validation.permission(entity)
-        return validation.service_account(entity)
+        if isinstance(entity, ServiceAccount):
+            return validation.service_account(entity)
+        raise TypeError(f"not a managed entity: {entity!r}")
 
-    async def _require(self, tx: Tx, kind: str, scope: str, identifier: str) -> Stored:
+    async def require(self, tx: Tx, kind: str, scope: str, identifier: str) -> Stored:
         if (m := managed(kind, scope, identifier)) is not None:
             return Stored(m, 0)
         stored = await tx.get(kind, scope, identifier)
@@ -205,13 +220,13 @@ class Management:
     async def _check_references(self, tx: Tx, entity: Entity) -> None:
         if isinstance(entity, UserGroup):
             for member in entity.members:
-                await self._require(tx, "user", scopes.account(entity.scope), member)
+                await self.require(tx, "user", scopes.account(entity.scope), member)
         elif isinstance(entity, RoleBinding):
-            await self._require(tx, "role", entity.role_scope, entity.role)
-            await self._require(tx, "resource_group", entity.scope, entity.resource_group)
+            await self.require(tx, "role", entity.role_scope, entity.role)
+            await self.require(tx, "resource_group", entity.scope, entity.resource_group)
             p = entity.principal
             kind = {"USER": "user", "USER_GROUP": "user_group"}.get(p.type, "service_account")
-            await self._require(tx, kind, p.scope, p.identifier)
+            await self.require(tx, kind, p.scope, p.identifier)
 
     async def _recompile(self, tx: Tx, entity: Entity, changes: Changes) -> None:
         source = compile.source_of(entity.kind, entity.scope, entity.identifier)
@@ -221,7 +236,7 @@ class Management:
             changes.merge(await tx.replace_lines(source, compile.group_lines(entity)))
         elif isinstance(entity, RoleBinding):
             group = (
-                await self._require(tx, "resource_group", entity.scope, entity.resource_group)
+                await self.require(tx, "resource_group", entity.scope, entity.resource_group)
             ).entity
             changes.merge(await tx.replace_lines(source, compile.binding_lines(entity, group)))
         elif isinstance(entity, ResourceGroup):
@@ -263,10 +278,11 @@ class Management:
             return None, None  # start-up housekeeping, not a call: no audit event
 
         with contextlib.suppress(_Unchanged):
-            await self._write(op, SYSTEM_CALL)
+            await self.write(op, SYSTEM_CALL)
 
     async def create(self, entity: Entity, call: CallInfo, request_id: str = "") -> Written:
         entity = self.validate(entity)
+        await self.authorize(call, entity.kind, "write", entity.scope, entity.identifier)
         method = f"create:{entity.kind}"
 
         async def op(tx: Tx, revision: int, changes: Changes) -> tuple[Written, Change]:
@@ -285,7 +301,7 @@ class Management:
             )
 
         try:
-            return await self._write(op, call)
+            return await self.write(op, call)
         except _Replay as replay:
             r = replay.response
             return Written(Stored(from_body(r["kind"], r["body"]), r["revision"]), r["revision"])
@@ -293,9 +309,10 @@ class Management:
     async def update(self, entity: Entity, etag: str, call: CallInfo) -> Written:
         self._refuse_managed(entity.kind, entity.scope, entity.identifier)
         entity = self.validate(entity)
+        await self.authorize(call, entity.kind, "write", entity.scope, entity.identifier)
 
         async def op(tx: Tx, revision: int, changes: Changes) -> tuple[Written, Change]:
-            old = await self._require(tx, entity.kind, entity.scope, entity.identifier)
+            old = await self.require(tx, entity.kind, entity.scope, entity.identifier)
             self._match_etag(old, etag)
             await self._check_references(tx, entity)
             await tx.update(entity, revision)
@@ -303,21 +320,22 @@ class Management:
             change = change_of("UPDATE", entity, old.entity, entity)
             return Written(Stored(entity, revision), revision), change
 
-        return await self._write(op, call)
+        return await self.write(op, call)
 
     async def change_members(
         self, scope: str, identifier: str, user: str, etag: str, call: CallInfo, *, add: bool
     ) -> Written:
         check_key("user_group", scope, identifier)
         scopes.check_identifier(user, "user")
+        await self.authorize(call, "user_group", "write", scope, identifier)
 
         async def op(tx: Tx, revision: int, changes: Changes) -> tuple[Written, Change]:
-            stored = await self._require(tx, "user_group", scope, identifier)
+            stored = await self.require(tx, "user_group", scope, identifier)
             self._match_etag(stored, etag)
             group: UserGroup = stored.entity
             members = set(group.members)
             if add:
-                await self._require(tx, "user", scopes.account(scope), user)
+                await self.require(tx, "user", scopes.account(scope), user)
                 members.add(user)
             elif user not in members:
                 raise NotFound(f"user {user!r} is not a member of {identifier!r}")
@@ -330,7 +348,7 @@ class Management:
             change = change_of(action, new, group, new, member=user)
             return Written(Stored(new, revision), revision), change
 
-        return await self._write(op, call)
+        return await self.write(op, call)
 
     async def delete(
         self,
@@ -343,16 +361,17 @@ class Management:
     ) -> int:
         check_key(kind, scope, identifier)
         self._refuse_managed(kind, scope, identifier)
+        await self.authorize(call, kind, "delete", scope, identifier)
 
         async def op(tx: Tx, revision: int, changes: Changes) -> tuple[int, Change]:
-            stored = await self._require(tx, kind, scope, identifier)
+            stored = await self.require(tx, kind, scope, identifier)
             self._match_etag(stored, etag)
             released = await self._release_dependents(tx, stored.entity, cascade, revision, changes)
             await self._drop(tx, stored.entity, changes)
             labels = {"cascaded": ",".join(released)} if released else {}
             return revision, change_of("DELETE", stored.entity, stored.entity, None, **labels)
 
-        return await self._write(op, call)
+        return await self.write(op, call)
 
     async def _release_dependents(
         self, tx: Tx, entity: Entity, cascade: bool, revision: int, changes: Changes
@@ -400,14 +419,15 @@ class Management:
 
     # ------------------------------------------------------------------ reads
 
-    async def get(self, kind: str, scope: str, identifier: str) -> Written:
+    async def get(self, kind: str, scope: str, identifier: str, call: CallInfo) -> Written:
         check_key(kind, scope, identifier)
+        await self.authorize(call, kind, "read", scope, identifier)
         async with self.pool.acquire() as conn:
-            stored = await self._require(Tx(conn), kind, scope, identifier)
+            stored = await self.require(Tx(conn), kind, scope, identifier)
         return Written(stored, self.state.revision)
 
     async def list(
-        self, kind: str, scope: str, page_size: int, page_token: str
+        self, kind: str, scope: str, page_size: int, page_token: str, call: CallInfo
     ) -> tuple[list[Stored], str]:
         if kind == "permission":
             if scope:
@@ -416,6 +436,7 @@ class Management:
             scopes.check_scope(scope, "scope")
         size = validation.page_size(page_size)
         after = decode_page_token(page_token, kind, scope)
+        await self.authorize(call, kind, "read", scope)
         async with self.pool.acquire() as conn:
             rows = await Tx(conn).list_page(kind, scope, after, size + 1)
         extra = [Stored(m, 0) for m in managed_in_scope(kind, scope) if m.identifier > after]

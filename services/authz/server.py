@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 import grpc
@@ -18,10 +19,14 @@ from authz.v1 import authz_pb2 as pb
 from authz.v1 import authz_pb2_grpc as pb_grpc
 from libs.outbox.relay import Relay, RelayConfig
 from services.authz.access import Access
+from services.authz.api_keys import ApiKeys
 from services.authz.audit_events import OutboxEvents
+from services.authz.authentication import Authenticator
 from services.authz.grpc_api.access_servicer import AccessServicer
-from services.authz.grpc_api.errors import ErrorMapping
+from services.authz.grpc_api.api_key_servicer import ApiKeyServicer
+from services.authz.grpc_api.errors import ServiceInterceptor
 from services.authz.grpc_api.management_servicers import add_management_services
+from services.authz.guard import Guard
 from services.authz.management import Management
 from services.authz.policy_state import PolicyState
 from services.authz.settings import AuthzSettings
@@ -37,6 +42,23 @@ class RunningServer:
     port: int
     state: PolicyState
     health: HealthServicer
+    management: Management
+
+
+def server_credentials(settings: AuthzSettings) -> grpc.ServerCredentials | None:
+    """TLS when a certificate is set; mutual TLS when a client CA is set too."""
+    if not settings.tls_cert_file:
+        return None
+    if not settings.tls_key_file:
+        raise ValueError("AUTHZ_TLS_KEY_FILE is needed with AUTHZ_TLS_CERT_FILE")
+    key = Path(settings.tls_key_file).read_bytes()
+    cert = Path(settings.tls_cert_file).read_bytes()
+    client_ca = (
+        Path(settings.tls_client_ca_file).read_bytes() if settings.tls_client_ca_file else None
+    )
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
 
 
 async def follow_policy_log(pool: asyncpg.Pool, state: PolicyState, poll_s: float) -> None:
@@ -71,17 +93,23 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
     )
     try:
         state = PolicyState()
-        management = Management(pool, state, OutboxEvents(settings.audit_topic))
+        events = OutboxEvents(settings.audit_topic)
+        management = Management(pool, state, events, Guard(state, pool, events))
+        authenticator = Authenticator(pool, settings.token_cache_s)
         async with pool.acquire() as conn:
             await migrate_authz(conn)
             await state.load(conn)
         await management.sync_managed_lines()
-        server = grpc.aio.server(interceptors=[ErrorMapping()])
+        server = grpc.aio.server(interceptors=[ServiceInterceptor(authenticator)])
         pb_grpc.add_AccessServiceServicer_to_server(
             AccessServicer(Access(state), management, settings.max_revision_wait_s), server
         )
         names = [pb.DESCRIPTOR.services_by_name["AccessService"].full_name]
         names += add_management_services(server, management)
+        pb_grpc.add_ApiKeyServiceServicer_to_server(
+            ApiKeyServicer(ApiKeys(management, authenticator.forget)), server
+        )
+        names.append(pb.DESCRIPTOR.services_by_name["ApiKeyService"].full_name)
         health_servicer = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         names += [
@@ -89,7 +117,13 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
             reflection.SERVICE_NAME,
         ]
         reflection.enable_server_reflection(names, server)
-        port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+        address = f"{settings.host}:{settings.port}"
+        credentials = server_credentials(settings)
+        port = (
+            server.add_secure_port(address, credentials)
+            if credentials
+            else server.add_insecure_port(address)
+        )
         await server.start()
         background = [asyncio.create_task(follow_policy_log(pool, state, settings.poll_interval_s))]
         if settings.run_relay:
@@ -99,7 +133,7 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("authz serving on %s:%d", settings.host, port)
         try:
-            yield RunningServer(server, port, state, health_servicer)
+            yield RunningServer(server, port, state, health_servicer, management)
         finally:
             await health_servicer.enter_graceful_shutdown()
             await server.stop(settings.shutdown_grace_s)

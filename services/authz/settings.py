@@ -26,3 +26,11 @@ class AuthzSettings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
     run_relay: bool = True  # publish from this process (the relay can also run on its own)
     log_level: str = "INFO"
+    # How long a token lookup is trusted before the store is asked again (a revoke in this
+    # replica applies at once; in others within this time).
+    token_cache_s: float = 5.0
+    # TLS: a certificate and key turn it on; a client CA makes it mutual (clients must present
+    # a certificate that CA signed).
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_client_ca_file: str = ""

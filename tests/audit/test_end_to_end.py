@@ -12,7 +12,7 @@ import pytest
 from authz.v1 import authz_pb2 as pb
 from services.authz.server import running_server
 from tests.audit.helpers import Workers, wait_rows
-from tests.authz.conftest import connect, settings_for
+from tests.authz.conftest import admin_token, connect, settings_for
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,7 @@ async def test_an_authz_mutation_lands_in_the_audit_store(
     workers = Workers(kafka_bootstrap, topic, f"g-{unique_name}", database_url, tmp_path, [])
     try:
         async with running_server(settings) as server:
-            client = await connect(server)
+            client = await connect(server, await admin_token(server, "acme", "root"))
             created = await client.roles.CreateRole(
                 pb.CreateRoleRequest(
                     role=pb.Role(
@@ -35,16 +35,16 @@ async def test_an_authz_mutation_lands_in_the_audit_store(
                         permissions=["core_pipeline_execute"],
                     )
                 ),
-                metadata=(("x-principal", "USER:root"), ("x-request-id", "e2e-1")),
+                metadata=(("x-request-id", "e2e-1"),),
             )
             workers.start()
-            await wait_rows(database_url, 1, workers)
+            await wait_rows(database_url, 4, workers)  # the bootstrap's 3, then the role
             await client.channel.close(None)
     finally:
         workers.stop_all()
     conn = await asyncpg.connect(database_url)
     try:
-        row = await conn.fetchrow("SELECT * FROM audit_events")
+        row = await conn.fetchrow("SELECT * FROM audit_events WHERE resource_type = 'ROLE'")
     finally:
         await conn.close()
     assert row is not None
@@ -58,4 +58,4 @@ async def test_an_authz_mutation_lands_in_the_audit_store(
     assert row["request_id"] == "e2e-1"
     assert row["policy_revision"] == created.revision
     assert json.loads(row["new_state"])["permissions"] == ["core_pipeline_execute"]
-    assert row["chain_seq"] == 1
+    assert row["chain_seq"] == 4

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import pytest
@@ -11,8 +12,22 @@ from pydantic import SecretStr
 
 from authz.v1 import authz_pb2 as pb
 from authz.v1 import authz_pb2_grpc as pb_grpc
+from services.authz.bootstrap import bootstrap_admin
 from services.authz.server import RunningServer, running_server
 from services.authz.settings import AuthzSettings
+
+
+class BearerToken(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
+    """Adds `authorization: Bearer <token>` to every call, as a real client would."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    async def intercept_unary_unary(
+        self, continuation: Callable[..., Any], details: Any, request: Any
+    ) -> Any:
+        metadata = [*(details.metadata or ()), ("authorization", f"Bearer {self.token}")]
+        return await continuation(details._replace(metadata=metadata), request)
 
 
 @dataclass
@@ -27,6 +42,8 @@ class Authz:
     resource_groups: pb_grpc.ResourceGroupServiceAsyncStub
     bindings: pb_grpc.RoleBindingServiceAsyncStub
     permissions: pb_grpc.PermissionServiceAsyncStub
+    api_keys: pb_grpc.ApiKeyServiceAsyncStub
+    token: str
 
     async def check(
         self,
@@ -62,8 +79,14 @@ def settings_for(database_url: str, **overrides: object) -> AuthzSettings:
     return AuthzSettings(**{**fields, **overrides})  # type: ignore[arg-type]
 
 
-async def connect(server: RunningServer) -> Authz:
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+async def connect(server: RunningServer, token: str | None = None) -> Authz:
+    """A client of the server; without a token, as the administrator of account "a"."""
+    if token is None:
+        token = await admin_token(server, "a")
+    channel = grpc.aio.insecure_channel(
+        f"127.0.0.1:{server.port}",
+        interceptors=[BearerToken(token)],  # type: ignore[list-item]
+    )
     return Authz(
         server,
         channel,
@@ -75,7 +98,14 @@ async def connect(server: RunningServer) -> Authz:
         pb_grpc.ResourceGroupServiceStub(channel),
         pb_grpc.RoleBindingServiceStub(channel),
         pb_grpc.PermissionServiceStub(channel),
+        pb_grpc.ApiKeyServiceStub(channel),
+        token,
     )
+
+
+async def admin_token(server: RunningServer, account: str, admin: str = "admin") -> str:
+    """A token of the account's administrator (bootstrap), as an operator would get one."""
+    return await bootstrap_admin(server.management, account, admin)
 
 
 @pytest.fixture

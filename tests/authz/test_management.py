@@ -154,7 +154,7 @@ async def test_pagination_walks_every_item_once(authz: Authz) -> None:
         token = page.next_page_token
         if not token:
             break
-    assert seen == [f"u{i}" for i in range(7)]
+    assert seen == ["admin", *(f"u{i}" for i in range(7))]  # admin: the bootstrap user
 
 
 async def test_roles_list_merges_managed_and_custom_across_pages(authz: Authz) -> None:

@@ -27,7 +27,7 @@ def grpcurl_path() -> str:
 
 
 async def grpcurl(authz: Authz, method: str, body: dict[str, object] | None = None) -> str:
-    args = ["-plaintext"]
+    args = ["-plaintext", "-H", f"authorization: Bearer {authz.token}"]
     if body is not None:
         args += ["-d", json.dumps(body)]
     process = await asyncio.create_subprocess_exec(

@@ -12,7 +12,7 @@ import pytest
 from audit.v1 import event_pb2 as ev
 from authz.v1 import authz_pb2 as pb
 from services.authz.server import running_server
-from tests.authz.conftest import connect, settings_for
+from tests.authz.conftest import admin_token, connect, settings_for
 from tests.harness.services import read_topic
 
 pytestmark = pytest.mark.integration
@@ -34,10 +34,9 @@ async def test_kcat_reads_an_event_that_decodes_with_the_proto(
         database_url, run_relay=True, kafka_bootstrap_servers=kafka_bootstrap, audit_topic=topic
     )
     async with running_server(settings) as server:
-        client = await connect(server)
+        client = await connect(server, await admin_token(server, "acme", "root"))
         await client.users.CreateUser(
             pb.CreateUserRequest(user=pb.User(account="acme", identifier="alice")),
-            metadata=(("x-principal", "USER:root"),),
         )
         await read_topic(kafka_bootstrap, topic, 1, settle_s=0)  # published
         await client.channel.close(None)
@@ -53,9 +52,11 @@ async def test_kcat_reads_an_event_that_decodes_with_the_proto(
     assert key == b"acme"
     assert b"content-type=application/x-protobuf" in headers
     event = ev.AuditEvent.FromString(value)
+    # The first event on the topic: the bootstrap creating the administrator "root".
     assert event.action == ev.ACTION_CREATE
     assert event.resource.type == "USER"
-    assert event.resource.identifier == "alice"
-    assert event.principal.identifier == "root"
+    assert event.resource.identifier == "root"
+    assert event.principal.type == ev.PRINCIPAL_TYPE_SYSTEM
     assert event.scope.account == "acme"
+    assert '"email"' in event.new_state_json
     assert f"event-id={event.event_id}".encode() in headers

@@ -8,8 +8,11 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Caller:
-    type: str  # USER, SERVICE_ACCOUNT, SYSTEM, or UNSPECIFIED while authentication is missing
+    """The authenticated principal (from its API key token), or SYSTEM for internal writes."""
+
+    type: str  # USER, SERVICE_ACCOUNT or SYSTEM
     identifier: str
+    scope: str = ""  # a user's account, a service account's scope
     email: str = ""
 
 
@@ -21,7 +24,7 @@ class CallInfo:
     request_id: str = ""
 
 
-SYSTEM_CALL = CallInfo(Caller("SYSTEM", "authz"))
+SYSTEM_CALL = CallInfo(Caller("SYSTEM", "authz"))  # never produced from a request
 
 
 @dataclass(frozen=True)

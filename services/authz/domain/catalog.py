@@ -26,6 +26,7 @@ _ACTIONS: dict[str, tuple[str, ...]] = {
     "environment": ("view", "create", "edit", "delete", "access"),
     "service": ("view", "create", "edit", "delete", "access"),
     "audit": ("view",),
+    "access": ("check",),
 }
 
 SEEDED_PERMISSIONS: tuple[Permission, ...] = tuple(

@@ -101,9 +101,6 @@ class Permission:
         return self.name
 
 
-Entity = User | UserGroup | ServiceAccount | Role | ResourceGroup | RoleBinding | Permission
-
-
 @dataclass(frozen=True)
 class Stored:
     """An entity as stored, with its etag (the revision of its last write; 0 for managed)."""
@@ -141,4 +138,30 @@ def from_body(kind: str, body: dict[str, Any]) -> Entity:
         return RoleBinding(**{**body, "principal": PrincipalRef(**body["principal"])})
     if kind == "permission":
         return Permission(**body)
+    if kind == "api_key":
+        return ApiKey(
+            **{
+                **body,
+                "owner": PrincipalRef(**body["owner"]),
+                "token_prefixes": tuple(body["token_prefixes"]),
+            }
+        )
     raise ValueError(f"unknown kind {kind!r}")
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    kind: ClassVar[str] = "api_key"
+    scope: str  # the owner's scope
+    identifier: str
+    owner: PrincipalRef
+    name: str = ""
+    created_at: str = ""  # ISO 8601, UTC
+    expires_at: str | None = None
+    revoked: bool = False
+    token_prefixes: tuple[str, ...] = ()
+
+
+Entity = (
+    User | UserGroup | ServiceAccount | Role | ResourceGroup | RoleBinding | Permission | ApiKey
+)

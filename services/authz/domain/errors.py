@@ -33,5 +33,16 @@ class EtagMismatch(AuthzError):
     """The entity changed since the caller read it: nothing was written."""
 
 
+class Unauthenticated(AuthzError):
+    """Missing, malformed, unknown, expired or revoked credentials: one answer for all."""
+
+    def __init__(self) -> None:
+        super().__init__("missing or invalid credentials")
+
+
+class PermissionDenied(AuthzError):
+    pass
+
+
 class RevisionNotReached(AuthzError):
     """at_least_revision is not visible yet in this replica."""

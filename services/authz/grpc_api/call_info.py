@@ -1,16 +1,16 @@
-"""Who is calling and from where, read from the gRPC call for the audit trail."""
+"""Who is calling and from where. The interceptor authenticates the call and puts the caller in a
+context variable; handlers read it here together with the request's metadata."""
 
 from __future__ import annotations
 
+import contextvars
 from typing import Any
 
 import grpc
 
 from services.authz.domain.audit import Caller, CallInfo
 
-# Until authentication lands, the caller names itself in this metadata: "USER:alice".
-PRINCIPAL_HEADER = "x-principal"
-CALLER_TYPES = {"USER", "SERVICE_ACCOUNT"}
+CURRENT_CALLER: contextvars.ContextVar[Caller] = contextvars.ContextVar("current_caller")
 
 
 def peer_ip(peer: str) -> str:
@@ -23,20 +23,17 @@ def peer_ip(peer: str) -> str:
     return ""
 
 
-def caller_from(header: str) -> Caller:
-    kind, _, identifier = header.partition(":")
-    if kind in CALLER_TYPES and identifier:
-        return Caller(kind, identifier[:128])
-    return Caller("UNSPECIFIED", "anonymous")
+def metadata_of(context: grpc.aio.ServicerContext[Any, Any]) -> dict[str, str]:
+    return {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
 
 
 def call_info(context: grpc.aio.ServicerContext[Any, Any]) -> CallInfo:
-    metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+    metadata = metadata_of(context)
     forwarded = metadata.get("x-forwarded-for", "")
     client_ip = forwarded.split(",")[0].strip() if forwarded else peer_ip(context.peer())
     return CallInfo(
-        caller=caller_from(metadata.get(PRINCIPAL_HEADER, "")),
-        client_ip=client_ip,
+        caller=CURRENT_CALLER.get(),
+        client_ip=client_ip[:64],
         user_agent=metadata.get("user-agent", "")[:512],
         request_id=metadata.get("x-request-id", "")[:128],
     )

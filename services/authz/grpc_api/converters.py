@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from authz.v1 import authz_pb2 as pb
 from services.authz.domain.entities import (
+    ApiKey,
     Permission,
     PrincipalRef,
     PrincipalType,
@@ -166,3 +168,31 @@ def permission_to(s: Stored) -> pb.Permission:
     return pb.Permission(
         name=p.name, description=p.description, managed=p.managed, etag=str(s.etag)
     )
+
+
+def timestamp_or_none(message: Any, field: str) -> datetime | None:
+    """A Timestamp field as an aware datetime, None when unset."""
+    if not message.HasField(field):
+        return None
+    return cast(datetime, getattr(message, field).ToDatetime(tzinfo=UTC))
+
+
+def api_key_from(m: pb.ApiKey) -> ApiKey:
+    return ApiKey(m.scope, m.identifier, principal_from(m.owner, "api_key.owner"), m.name)
+
+
+def api_key_to(s: Stored) -> pb.ApiKey:
+    k: ApiKey = s.entity
+    message = pb.ApiKey(
+        scope=k.scope,
+        identifier=k.identifier,
+        owner=principal_to(k.owner),
+        name=k.name,
+        revoked=k.revoked,
+        token_prefixes=k.token_prefixes,
+        etag=str(s.etag),
+    )
+    message.created_at.FromDatetime(datetime.fromisoformat(k.created_at))
+    if k.expires_at:
+        message.expires_at.FromDatetime(datetime.fromisoformat(k.expires_at))
+    return message

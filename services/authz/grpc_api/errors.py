@@ -1,4 +1,5 @@
-"""The one mapping from domain errors to gRPC status codes, applied to every handler."""
+"""Every handler goes through here: the caller is authenticated (but for health and reflection),
+and errors leave through the one mapping from domain errors to gRPC status codes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import grpc
 
+from services.authz.authentication import Authenticator
 from services.authz.domain.errors import (
     AlreadyExists,
     AuthzError,
@@ -15,8 +17,11 @@ from services.authz.domain.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
     RevisionNotReached,
+    Unauthenticated,
 )
+from services.authz.grpc_api.call_info import CURRENT_CALLER, metadata_of
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +32,8 @@ STATUS: dict[type[AuthzError], grpc.StatusCode] = {
     FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
     EtagMismatch: grpc.StatusCode.ABORTED,
     RevisionNotReached: grpc.StatusCode.DEADLINE_EXCEEDED,
+    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
 }
 
 
@@ -40,9 +47,14 @@ def status_of(exc: AuthzError) -> grpc.StatusCode:
 Behavior = Callable[[Any, Any], Awaitable[Any]]
 
 
-def mapped(behavior: Behavior, method: str) -> Behavior:
+OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+def mapped(behavior: Behavior, method: str, authenticator: Authenticator) -> Behavior:
     async def handle(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         try:
+            header = metadata_of(context).get("authorization", "")
+            CURRENT_CALLER.set(await authenticator.authenticate(header))
             return await behavior(request, context)
         except AuthzError as exc:
             await context.abort(status_of(exc), exc.message)
@@ -55,8 +67,12 @@ def mapped(behavior: Behavior, method: str) -> Behavior:
     return handle
 
 
-class ErrorMapping(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Wraps every unary-unary handler so that errors leave as status codes, never tracebacks."""
+class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Wraps every unary-unary handler: authentication first, errors as status codes, never
+    tracebacks."""
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        self.authenticator = authenticator
 
     async def intercept_service(
         self,
@@ -66,10 +82,12 @@ class ErrorMapping(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any]:
         handler = await continuation(details)
-        if handler is None or handler.unary_unary is None:
+        if handler is None or details.method.startswith(OPEN_SERVICES):
             return handler
+        if handler.unary_unary is None:  # fail closed: a streaming RPC must be wrapped first
+            raise RuntimeError(f"{details.method}: only unary RPCs are authenticated here")
         return grpc.unary_unary_rpc_method_handler(
-            mapped(handler.unary_unary, details.method),
+            mapped(handler.unary_unary, details.method, self.authenticator),
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )

@@ -64,7 +64,10 @@ class Crud:
         return self.respond(await self.m.create(entity, call_info(context), request.request_id))
 
     async def get(self, request: pb.GetRequest, context: Context) -> Any:
-        return self.respond(await self.m.get(self.r.kind, request.scope, request.identifier))
+        written = await self.m.get(
+            self.r.kind, request.scope, request.identifier, call_info(context)
+        )
+        return self.respond(written)
 
     async def update(self, request: Any, context: Context) -> Any:
         written = await self.m.update(self.r.from_proto(request), request.etag, call_info(context))
@@ -83,7 +86,7 @@ class Crud:
 
     async def list(self, request: pb.ListRequest, context: Context) -> Any:
         items, token = await self.m.list(
-            self.r.kind, request.scope, request.page_size, request.page_token
+            self.r.kind, request.scope, request.page_size, request.page_token, call_info(context)
         )
         return self.r.list_response(
             **{self.r.field + "s": [self.r.to_proto(s) for s in items], "next_page_token": token}

@@ -4,6 +4,7 @@ transaction; a write starts with `bump_revision`, whose row lock serializes writ
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -159,6 +160,48 @@ class Tx:
         )
         await self.conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(revision))
 
+    async def insert_token(
+        self,
+        prefix: str,
+        key: Stored,
+        owner_kind: str,
+        secret_hash: bytes,
+        expires_at: datetime | None,
+    ) -> None:
+        api_key = key.entity
+        await self.conn.execute(
+            "INSERT INTO api_tokens (prefix, key_scope, key_identifier, owner_kind, owner_scope,"
+            " owner_identifier, secret_hash, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            prefix,
+            api_key.scope,
+            api_key.identifier,
+            owner_kind,
+            api_key.owner.scope,
+            api_key.owner.identifier,
+            secret_hash,
+            expires_at,
+        )
+
+    async def revoke_tokens(self, key_scope: str, key_identifier: str) -> list[str]:
+        rows = await self.conn.fetch(
+            "UPDATE api_tokens SET revoked_at = now()"
+            " WHERE key_scope = $1 AND key_identifier = $2 AND revoked_at IS NULL RETURNING prefix",
+            key_scope,
+            key_identifier,
+        )
+        return [r["prefix"] for r in rows]
+
+    async def api_keys_of(self, owner_kind: str, scope: str, identifier: str) -> list[Stored]:
+        rows = await self.conn.fetch(
+            "SELECT kind, body, etag FROM entities WHERE kind = 'api_key' AND scope = $1"
+            " AND body->'owner'->>'identifier' = $2 AND body->'owner'->>'type' = $3"
+            " ORDER BY identifier",
+            scope,
+            identifier,
+            "USER" if owner_kind == "user" else "SERVICE_ACCOUNT",
+        )
+        return [_stored(r) for r in rows]
+
     async def remembered_response(self, method: str, request_id: str) -> dict[str, Any] | None:
         raw = await self.conn.fetchval(
             "SELECT response FROM idempotent_requests WHERE method = $1 AND request_id = $2",
@@ -180,6 +223,20 @@ class Tx:
 
 def parse_log_lines(raw: str) -> list[PolicyLine]:
     return [PolicyLine(item[0], tuple(item[1:])) for item in json.loads(raw)]
+
+
+async def token_record(conn: Conn, prefix: str) -> asyncpg.Record | None:
+    """A token with its owner's existence: a deleted owner's tokens authenticate no one."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT t.secret_hash, t.expires_at, t.revoked_at, t.owner_kind, t.owner_scope,"
+        " t.owner_identifier, e.body->>'email' AS owner_email,"
+        " e.identifier IS NOT NULL AS owner_exists"
+        " FROM api_tokens t LEFT JOIN entities e ON e.kind = t.owner_kind"
+        " AND e.scope = t.owner_scope AND e.identifier = t.owner_identifier"
+        " WHERE t.prefix = $1",
+        prefix,
+    )
+    return row
 
 
 async def current_revision(conn: Conn) -> int:

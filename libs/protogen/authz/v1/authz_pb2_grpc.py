@@ -2019,3 +2019,206 @@ class PermissionService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class ApiKeyServiceStub:
+    """Missing associated documentation comment in .proto file."""
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.CreateApiKey = channel.unary_unary(
+                '/authz.v1.ApiKeyService/CreateApiKey',
+                request_serializer=authz_dot_v1_dot_authz__pb2.CreateApiKeyRequest.SerializeToString,
+                response_deserializer=authz_dot_v1_dot_authz__pb2.ApiKeyTokenResponse.FromString,
+                _registered_method=True)
+        self.ListApiKeys = channel.unary_unary(
+                '/authz.v1.ApiKeyService/ListApiKeys',
+                request_serializer=authz_dot_v1_dot_authz__pb2.ListApiKeysRequest.SerializeToString,
+                response_deserializer=authz_dot_v1_dot_authz__pb2.ListApiKeysResponse.FromString,
+                _registered_method=True)
+        self.RotateApiKey = channel.unary_unary(
+                '/authz.v1.ApiKeyService/RotateApiKey',
+                request_serializer=authz_dot_v1_dot_authz__pb2.RotateApiKeyRequest.SerializeToString,
+                response_deserializer=authz_dot_v1_dot_authz__pb2.ApiKeyTokenResponse.FromString,
+                _registered_method=True)
+        self.RevokeApiKey = channel.unary_unary(
+                '/authz.v1.ApiKeyService/RevokeApiKey',
+                request_serializer=authz_dot_v1_dot_authz__pb2.DeleteRequest.SerializeToString,
+                response_deserializer=authz_dot_v1_dot_authz__pb2.ApiKeyResponse.FromString,
+                _registered_method=True)
+
+
+class ApiKeyServiceServicer:
+    """Missing associated documentation comment in .proto file."""
+
+    def CreateApiKey(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApiKeys(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateApiKey(self, request, context):
+        """old tokens revoked
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiKey(self, request, context):
+        """every token revoked
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ApiKeyServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'CreateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateApiKey,
+                    request_deserializer=authz_dot_v1_dot_authz__pb2.CreateApiKeyRequest.FromString,
+                    response_serializer=authz_dot_v1_dot_authz__pb2.ApiKeyTokenResponse.SerializeToString,
+            ),
+            'ListApiKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApiKeys,
+                    request_deserializer=authz_dot_v1_dot_authz__pb2.ListApiKeysRequest.FromString,
+                    response_serializer=authz_dot_v1_dot_authz__pb2.ListApiKeysResponse.SerializeToString,
+            ),
+            'RotateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateApiKey,
+                    request_deserializer=authz_dot_v1_dot_authz__pb2.RotateApiKeyRequest.FromString,
+                    response_serializer=authz_dot_v1_dot_authz__pb2.ApiKeyTokenResponse.SerializeToString,
+            ),
+            'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiKey,
+                    request_deserializer=authz_dot_v1_dot_authz__pb2.DeleteRequest.FromString,
+                    response_serializer=authz_dot_v1_dot_authz__pb2.ApiKeyResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'authz.v1.ApiKeyService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('authz.v1.ApiKeyService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class ApiKeyService:
+    """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def CreateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authz.v1.ApiKeyService/CreateApiKey',
+            authz_dot_v1_dot_authz__pb2.CreateApiKeyRequest.SerializeToString,
+            authz_dot_v1_dot_authz__pb2.ApiKeyTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApiKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authz.v1.ApiKeyService/ListApiKeys',
+            authz_dot_v1_dot_authz__pb2.ListApiKeysRequest.SerializeToString,
+            authz_dot_v1_dot_authz__pb2.ListApiKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authz.v1.ApiKeyService/RotateApiKey',
+            authz_dot_v1_dot_authz__pb2.RotateApiKeyRequest.SerializeToString,
+            authz_dot_v1_dot_authz__pb2.ApiKeyTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authz.v1.ApiKeyService/RevokeApiKey',
+            authz_dot_v1_dot_authz__pb2.DeleteRequest.SerializeToString,
+            authz_dot_v1_dot_authz__pb2.ApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -3,6 +3,8 @@
 isort:skip_file
 The authorization service: access decisions and the RBAC data behind them.
 Semantics: DESIGN.md section 2. Scopes are paths: "acct", "acct/org", "acct/org/proj".
+
+Every RPC but health and reflection needs `authorization: Bearer <token>` (an API key token).
 """
 
 from authz.v1 import authz_pb2 as _authz_pb2
@@ -503,3 +505,58 @@ class PermissionServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_authz_pb2.ListPermissionsResponse, _abc.Awaitable[_authz_pb2.ListPermissionsResponse]]: ...
 
 def add_PermissionServiceServicer_to_server(servicer: PermissionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class ApiKeyServiceStub:
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> ApiKeyServiceAsyncStub: ...
+    CreateApiKey: _grpc.UnaryUnaryMultiCallable[_authz_pb2.CreateApiKeyRequest, _authz_pb2.ApiKeyTokenResponse]
+    ListApiKeys: _grpc.UnaryUnaryMultiCallable[_authz_pb2.ListApiKeysRequest, _authz_pb2.ListApiKeysResponse]
+    RotateApiKey: _grpc.UnaryUnaryMultiCallable[_authz_pb2.RotateApiKeyRequest, _authz_pb2.ApiKeyTokenResponse]
+    """old tokens revoked"""
+    RevokeApiKey: _grpc.UnaryUnaryMultiCallable[_authz_pb2.DeleteRequest, _authz_pb2.ApiKeyResponse]
+    """every token revoked"""
+
+@_typing.type_check_only
+class ApiKeyServiceAsyncStub(ApiKeyServiceStub):
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    CreateApiKey: _aio.UnaryUnaryMultiCallable[_authz_pb2.CreateApiKeyRequest, _authz_pb2.ApiKeyTokenResponse]  # type: ignore[assignment]
+    ListApiKeys: _aio.UnaryUnaryMultiCallable[_authz_pb2.ListApiKeysRequest, _authz_pb2.ListApiKeysResponse]  # type: ignore[assignment]
+    RotateApiKey: _aio.UnaryUnaryMultiCallable[_authz_pb2.RotateApiKeyRequest, _authz_pb2.ApiKeyTokenResponse]  # type: ignore[assignment]
+    """old tokens revoked"""
+    RevokeApiKey: _aio.UnaryUnaryMultiCallable[_authz_pb2.DeleteRequest, _authz_pb2.ApiKeyResponse]  # type: ignore[assignment]
+    """every token revoked"""
+
+class ApiKeyServiceServicer(metaclass=_abc_1.ABCMeta):
+    @_abc_1.abstractmethod
+    def CreateApiKey(
+        self,
+        request: _authz_pb2.CreateApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_authz_pb2.ApiKeyTokenResponse, _abc.Awaitable[_authz_pb2.ApiKeyTokenResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListApiKeys(
+        self,
+        request: _authz_pb2.ListApiKeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_authz_pb2.ListApiKeysResponse, _abc.Awaitable[_authz_pb2.ListApiKeysResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RotateApiKey(
+        self,
+        request: _authz_pb2.RotateApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_authz_pb2.ApiKeyTokenResponse, _abc.Awaitable[_authz_pb2.ApiKeyTokenResponse]]:
+        """old tokens revoked"""
+
+    @_abc_1.abstractmethod
+    def RevokeApiKey(
+        self,
+        request: _authz_pb2.DeleteRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_authz_pb2.ApiKeyResponse, _abc.Awaitable[_authz_pb2.ApiKeyResponse]]:
+        """every token revoked"""
+
+def add_ApiKeyServiceServicer_to_server(servicer: ApiKeyServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
