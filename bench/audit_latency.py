@@ -21,11 +21,11 @@ from pathlib import Path
 from types import TracebackType
 
 import asyncpg
-import grpc
 from pydantic import SecretStr
 
 from authz.v1 import authz_pb2_grpc as pb_grpc
 from bench.audit_workers import ProjectorWorkers, empty_store
+from bench.authz_client import admin_channel
 from bench.outbox_latency import ACCOUNT, WARM_UP, Series, TopicWatcher, create_user
 from bench.report import Latency
 from services.authz.server import running_server
@@ -172,7 +172,7 @@ async def latencies(
             TopicWatcher(bootstrap, topic, partitions) as topic_watcher,
             RowWatcher(database_url, ACCOUNT) as row_watcher,
         ):
-            channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+            channel = await admin_channel(server, ACCOUNT)
             users = pb_grpc.UserServiceStub(channel)
 
             async def call(identifier: str) -> Call:

@@ -14,12 +14,12 @@ import contextlib
 import time
 from types import TracebackType
 
-import grpc
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import SecretStr
 
 from authz.v1 import authz_pb2 as pb
 from authz.v1 import authz_pb2_grpc as pb_grpc
+from bench.authz_client import admin_channel
 from bench.events import Prepared, bare_producer, prepare
 from bench.report import Latency
 from libs.events import codec
@@ -142,7 +142,7 @@ async def latencies(
             running_server(settings) as server,
             TopicWatcher(bootstrap, topic, partitions) as watcher,
         ):
-            channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+            channel = await admin_channel(server, ACCOUNT)
             users = pb_grpc.UserServiceStub(channel)
 
             async def bare_sample(

@@ -130,7 +130,7 @@ async def write_batch(conn: Conn, records: list[AuditRecord], dead: list[DeadLet
     return len(unique)
 
 
-def _record(row: asyncpg.Record) -> AuditRecord:
+def record_of(row: asyncpg.Record) -> AuditRecord:
     values = {c: row[c] for c in RECORD_COLUMNS}
     values["resource_labels"] = json.loads(row["resource_labels"])
     for state in ("old_state", "new_state"):
@@ -158,7 +158,7 @@ async def chain_rows(conn: Conn, account: str, start: datetime, end: datetime) -
         bounds["hi"],
     )
     return [
-        ChainedRow(r["chain_seq"], bytes(r["prev_hash"]), bytes(r["hash"]), _record(r))
+        ChainedRow(r["chain_seq"], bytes(r["prev_hash"]), bytes(r["hash"]), record_of(r))
         for r in rows
     ]
 

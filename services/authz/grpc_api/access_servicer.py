@@ -14,7 +14,7 @@ from services.authz.domain.errors import InvalidArgument, PermissionDenied
 from services.authz.domain.guards import CHECK_FOR_OTHERS
 from services.authz.domain.lines import TREE
 from services.authz.grpc_api.call_info import call_info
-from services.authz.grpc_api.converters import principal_from
+from services.authz.grpc_api.converters import caller_principal_type, principal_from
 from services.authz.guard import caller_subject
 from services.authz.management import Management
 
@@ -59,6 +59,14 @@ class AccessServicer(pb_grpc.AccessServiceServicer):
         remaining = context.time_remaining()
         timeout = self.max_wait_s if remaining is None else min(remaining, self.max_wait_s)
         return await self.access.at_revision(revision, max(timeout - 0.05, 0))
+
+    async def WhoAmI(
+        self, request: pb.WhoAmIRequest, context: Context
+    ) -> pb.WhoAmIResponse:
+        caller = call_info(context).caller
+        kind = caller_principal_type(caller.type)
+        principal = pb.Principal(type=kind, identifier=caller.identifier, scope=caller.scope)
+        return pb.WhoAmIResponse(principal=principal, email=caller.email)
 
     async def Check(self, request: pb.CheckRequest, context: Context) -> pb.CheckResponse:
         query = query_from(request)

@@ -36,6 +36,10 @@ def principal_from(p: pb.Principal, field: str = "principal") -> PrincipalRef:
     return PrincipalRef(_TYPES[p.type], p.identifier, p.scope)
 
 
+def caller_principal_type(name: str) -> Any:
+    return _TYPE_NUMBERS.get(name, pb.PRINCIPAL_TYPE_UNSPECIFIED)  # type: ignore[call-overload]
+
+
 def principal_to(p: PrincipalRef) -> pb.Principal:
     return pb.Principal(
         type=cast(Any, _TYPE_NUMBERS[p.type]), identifier=p.identifier, scope=p.scope

@@ -34,6 +34,11 @@ class AccessServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.WhoAmI = channel.unary_unary(
+                '/authz.v1.AccessService/WhoAmI',
+                request_serializer=authz_dot_v1_dot_authz__pb2.WhoAmIRequest.SerializeToString,
+                response_deserializer=authz_dot_v1_dot_authz__pb2.WhoAmIResponse.FromString,
+                _registered_method=True)
         self.Check = channel.unary_unary(
                 '/authz.v1.AccessService/Check',
                 request_serializer=authz_dot_v1_dot_authz__pb2.CheckRequest.SerializeToString,
@@ -58,6 +63,13 @@ class AccessServiceStub:
 
 class AccessServiceServicer:
     """Missing associated documentation comment in .proto file."""
+
+    def WhoAmI(self, request, context):
+        """Who the caller's token authenticates as: for services that accept the same tokens.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def Check(self, request, context):
         """Missing associated documentation comment in .proto file."""
@@ -86,6 +98,11 @@ class AccessServiceServicer:
 
 def add_AccessServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'WhoAmI': grpc.unary_unary_rpc_method_handler(
+                    servicer.WhoAmI,
+                    request_deserializer=authz_dot_v1_dot_authz__pb2.WhoAmIRequest.FromString,
+                    response_serializer=authz_dot_v1_dot_authz__pb2.WhoAmIResponse.SerializeToString,
+            ),
             'Check': grpc.unary_unary_rpc_method_handler(
                     servicer.Check,
                     request_deserializer=authz_dot_v1_dot_authz__pb2.CheckRequest.FromString,
@@ -116,6 +133,33 @@ def add_AccessServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class AccessService:
     """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def WhoAmI(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authz.v1.AccessService/WhoAmI',
+            authz_dot_v1_dot_authz__pb2.WhoAmIRequest.SerializeToString,
+            authz_dot_v1_dot_authz__pb2.WhoAmIResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def Check(request,

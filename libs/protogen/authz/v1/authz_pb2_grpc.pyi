@@ -35,6 +35,8 @@ class AccessServiceStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> AccessServiceAsyncStub: ...
+    WhoAmI: _grpc.UnaryUnaryMultiCallable[_authz_pb2.WhoAmIRequest, _authz_pb2.WhoAmIResponse]
+    """Who the caller's token authenticates as: for services that accept the same tokens."""
     Check: _grpc.UnaryUnaryMultiCallable[_authz_pb2.CheckRequest, _authz_pb2.CheckResponse]
     BatchCheck: _grpc.UnaryUnaryMultiCallable[_authz_pb2.BatchCheckRequest, _authz_pb2.BatchCheckResponse]
     Explain: _grpc.UnaryUnaryMultiCallable[_authz_pb2.CheckRequest, _authz_pb2.ExplainResponse]
@@ -43,12 +45,22 @@ class AccessServiceStub:
 @_typing.type_check_only
 class AccessServiceAsyncStub(AccessServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
+    WhoAmI: _aio.UnaryUnaryMultiCallable[_authz_pb2.WhoAmIRequest, _authz_pb2.WhoAmIResponse]  # type: ignore[assignment]
+    """Who the caller's token authenticates as: for services that accept the same tokens."""
     Check: _aio.UnaryUnaryMultiCallable[_authz_pb2.CheckRequest, _authz_pb2.CheckResponse]  # type: ignore[assignment]
     BatchCheck: _aio.UnaryUnaryMultiCallable[_authz_pb2.BatchCheckRequest, _authz_pb2.BatchCheckResponse]  # type: ignore[assignment]
     Explain: _aio.UnaryUnaryMultiCallable[_authz_pb2.CheckRequest, _authz_pb2.ExplainResponse]  # type: ignore[assignment]
     ListEffectivePermissions: _aio.UnaryUnaryMultiCallable[_authz_pb2.ListEffectivePermissionsRequest, _authz_pb2.ListEffectivePermissionsResponse]  # type: ignore[assignment]
 
 class AccessServiceServicer(metaclass=_abc_1.ABCMeta):
+    @_abc_1.abstractmethod
+    def WhoAmI(
+        self,
+        request: _authz_pb2.WhoAmIRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_authz_pb2.WhoAmIResponse, _abc.Awaitable[_authz_pb2.WhoAmIResponse]]:
+        """Who the caller's token authenticates as: for services that accept the same tokens."""
+
     @_abc_1.abstractmethod
     def Check(
         self,
