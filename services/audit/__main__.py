@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 from datetime import UTC, datetime
 from typing import Annotated
@@ -50,6 +51,24 @@ def worker() -> None:
 
 async def _connect(settings: AuditSettings) -> asyncpg.Connection:
     return await asyncpg.connect(settings.database_url.get_secret_value())
+
+
+@cli.command()
+def serve() -> None:
+    """Serve the query API (gRPC) until SIGTERM or Ctrl-C."""
+    from services.audit.query_server import running_query_server
+
+    settings = _settings()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        async with running_query_server(settings):
+            await stop.wait()
+
+    asyncio.run(main())
 
 
 @cli.command()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
 import tempfile
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,3 +31,12 @@ class AuditSettings(BaseSettings):
     session_timeout_s: float = 10.0
     datadir: str = str(Path(tempfile.gettempdir()) / "authz-audit-faust")  # faust's local state
     log_level: str = "INFO"
+    # The query API (python -m services.audit serve).
+    host: str = "127.0.0.1"
+    port: int = 50052
+    authz_target: str = "127.0.0.1:50051"  # where tokens are checked and scopes authorized
+    # Signs page tokens; replicas behind one load balancer need the same key.
+    page_token_key: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_hex(32)))
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_client_ca_file: str = ""

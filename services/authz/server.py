@@ -7,7 +7,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import asyncpg
 import grpc
@@ -17,6 +16,7 @@ from grpc_reflection.v1alpha import reflection
 
 from authz.v1 import authz_pb2 as pb
 from authz.v1 import authz_pb2_grpc as pb_grpc
+from libs.grpc_tls import add_port, server_credentials
 from libs.outbox.relay import Relay, RelayConfig
 from services.authz.access import Access
 from services.authz.api_keys import ApiKeys
@@ -43,22 +43,6 @@ class RunningServer:
     state: PolicyState
     health: HealthServicer
     management: Management
-
-
-def server_credentials(settings: AuthzSettings) -> grpc.ServerCredentials | None:
-    """TLS when a certificate is set; mutual TLS when a client CA is set too."""
-    if not settings.tls_cert_file:
-        return None
-    if not settings.tls_key_file:
-        raise ValueError("AUTHZ_TLS_KEY_FILE is needed with AUTHZ_TLS_CERT_FILE")
-    key = Path(settings.tls_key_file).read_bytes()
-    cert = Path(settings.tls_cert_file).read_bytes()
-    client_ca = (
-        Path(settings.tls_client_ca_file).read_bytes() if settings.tls_client_ca_file else None
-    )
-    return grpc.ssl_server_credentials(
-        [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
-    )
 
 
 async def follow_policy_log(pool: asyncpg.Pool, state: PolicyState, poll_s: float) -> None:
@@ -117,13 +101,10 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
             reflection.SERVICE_NAME,
         ]
         reflection.enable_server_reflection(names, server)
-        address = f"{settings.host}:{settings.port}"
-        credentials = server_credentials(settings)
-        port = (
-            server.add_secure_port(address, credentials)
-            if credentials
-            else server.add_insecure_port(address)
+        credentials = server_credentials(
+            settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file
         )
+        port = add_port(server, f"{settings.host}:{settings.port}", credentials)
         await server.start()
         background = [asyncio.create_task(follow_policy_log(pool, state, settings.poll_interval_s))]
         if settings.run_relay:

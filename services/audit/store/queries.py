@@ -90,7 +90,6 @@ async def get_saved_filter(conn: Conn, filter_id: uuid.UUID, viewer: str) -> Sav
     )
     if row is None:
         raise NotFound(f"saved filter {filter_id} not found")
-    assert row is not None  # RETURNING of a successful INSERT
     return _saved(row)
 
 
@@ -103,7 +102,6 @@ async def update_saved_filter(conn: Conn, f: SavedFilterRow, etag: str) -> Saved
     )  # fmt: skip
     if row is None:
         raise EtagMismatch(f"saved filter {f.id} changed since etag {etag!r}: read it again")
-    assert row is not None  # RETURNING of a successful INSERT
     return _saved(row)
 
 

@@ -60,9 +60,7 @@ class AccessServicer(pb_grpc.AccessServiceServicer):
         timeout = self.max_wait_s if remaining is None else min(remaining, self.max_wait_s)
         return await self.access.at_revision(revision, max(timeout - 0.05, 0))
 
-    async def WhoAmI(
-        self, request: pb.WhoAmIRequest, context: Context
-    ) -> pb.WhoAmIResponse:
+    async def WhoAmI(self, request: pb.WhoAmIRequest, context: Context) -> pb.WhoAmIResponse:
         caller = call_info(context).caller
         kind = caller_principal_type(caller.type)
         principal = pb.Principal(type=kind, identifier=caller.identifier, scope=caller.scope)

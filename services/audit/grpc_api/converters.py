@@ -1,0 +1,108 @@
+"""Protobuf <-> the audit domain. Protobuf types stop here."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from audit.v1 import event_pb2 as ev
+from audit.v1 import query_pb2 as q
+from services.audit.domain import query
+from services.audit.domain.errors import InvalidArgument
+from services.audit.domain.records import AuditRecord
+from services.audit.domain.scopes import check_scope
+
+
+def _enum_value(enum: Any, name: str) -> int:
+    try:
+        return int(enum.Value(name))
+    except ValueError:
+        return int(name) if name.isdigit() else 0
+
+
+def event_of(r: AuditRecord) -> ev.AuditEvent:
+    event = ev.AuditEvent(
+        event_id=str(r.event_id),
+        scope=ev.Scope(account=r.account, organization=r.organization, project=r.project),
+        module=r.module,
+        principal=ev.Principal(
+            type=_enum_value(ev.PrincipalType, f"PRINCIPAL_TYPE_{r.principal_type}"),  # type: ignore[arg-type]
+            identifier=r.principal_id,
+            email=r.principal_email,
+        ),
+        action=_enum_value(ev.Action, f"ACTION_{r.action}"),  # type: ignore[arg-type]
+        resource=ev.Resource(
+            type=r.resource_type, identifier=r.resource_id, labels=r.resource_labels
+        ),
+        request=ev.RequestMetadata(
+            client_ip=r.client_ip, user_agent=r.user_agent, request_id=r.request_id
+        ),
+        old_state_json="" if r.old_state is None else json.dumps(r.old_state, sort_keys=True),
+        new_state_json="" if r.new_state is None else json.dumps(r.new_state, sort_keys=True),
+        policy_revision=r.policy_revision,
+        schema_version=r.schema_version,
+    )
+    event.occurred_at.FromDatetime(r.occurred_at)
+    return event
+
+
+def merged(saved: q.EventFilter | None, given: q.EventFilter) -> q.EventFilter:
+    """A saved filter with the fields the request sets laid over it."""
+    if saved is None:
+        return given
+    result = q.EventFilter()
+    result.CopyFrom(saved)
+    for field, _ in given.ListFields():
+        result.ClearField(field.name)  # type: ignore[arg-type]
+    result.MergeFrom(given)
+    if given.HasField("start") or given.HasField("end"):
+        result.preset = q.TIME_PRESET_UNSPECIFIED
+    elif given.preset:
+        result.ClearField("start")
+        result.ClearField("end")
+    return result
+
+
+def query_of(f: q.EventFilter, now: datetime, retention_days: int) -> query.EventQuery:
+    start = f.start.ToDatetime(tzinfo=now.tzinfo) if f.HasField("start") else None
+    end = f.end.ToDatetime(tzinfo=now.tzinfo) if f.HasField("end") else None
+    if f.preset not in q.TimePreset.values():
+        raise InvalidArgument("filter.preset", f"unknown value {f.preset}")
+    preset = q.TimePreset.Name(f.preset).removeprefix("TIME_PRESET_") if f.preset else ""
+    start, end = query.time_range(start, end, preset, now, retention_days)
+    if not f.scopes:
+        raise InvalidArgument("filter.scopes", "give at least one scope")
+    scopes = tuple(
+        query.ScopeSelector(check_scope(s.scope, "filter.scopes"), not s.exclude_child_scopes)
+        for s in f.scopes
+    )
+    actions = []
+    for a in f.actions:
+        if a not in ev.Action.values() or a == ev.ACTION_UNSPECIFIED:
+            raise InvalidArgument("filter.actions", f"unknown action {a}")
+        actions.append(ev.Action.Name(a).removeprefix("ACTION_"))
+    principals = []
+    for p in f.principals:
+        if p.type not in ev.PrincipalType.values():
+            raise InvalidArgument("filter.principals.type", f"unknown principal type {p.type}")
+        if not p.identifier:
+            raise InvalidArgument("filter.principals.identifier", "give the identifier")
+        kind = ev.PrincipalType.Name(p.type).removeprefix("PRINCIPAL_TYPE_") if p.type else ""
+        principals.append((kind, p.identifier))
+    if len(f.text) > 256:
+        raise InvalidArgument("filter.text", "longer than 256 characters")
+    return query.EventQuery(
+        start=start,
+        end=end,
+        scopes=scopes,
+        principals=tuple(principals),
+        actions=tuple(actions),
+        resource_types=tuple(f.resource_types),
+        resource_ids=tuple(f.resource_identifiers),
+        modules=tuple(f.modules),
+        exclude_login=f.exclude_login_events,
+        exclude_system=f.exclude_system_events,
+        networks=tuple(query.network(n) for n in f.client_networks),
+        text=f.text,
+    )
