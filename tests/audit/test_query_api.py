@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 import grpc
 import pytest
+from google.protobuf import symbol_database
 
 from audit.v1 import event_pb2 as ev
 from audit.v1 import query_pb2 as q
@@ -467,3 +468,26 @@ async def test_verify_chain_rpc_names_the_broken_link(api: QueryApi) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await api.stub.VerifyChain(q.VerifyChainRequest(account="b"), metadata=api.admin)
     assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_every_query_rpc_needs_a_valid_token(api: QueryApi) -> None:
+    service = q.DESCRIPTOR.services_by_name["AuditQueryService"]
+    database = symbol_database.Default()
+    for method in service.methods:
+        request = database.GetSymbol(method.input_type.full_name)
+        response = database.GetSymbol(method.output_type.full_name)
+        path = f"/{service.full_name}/{method.name}"
+        factory = api.channel.unary_stream if method.server_streaming else api.channel.unary_unary
+        call = factory(path, request.SerializeToString, response.FromString)
+        for metadata in (None, api.as_token("aak_0123456789abcdef_" + "x" * 43)):
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await drain(call(request(), metadata=metadata), method.server_streaming)
+            assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED, method.name
+
+
+async def drain(call: Any, streaming: bool) -> None:
+    if streaming:
+        async for _ in call:
+            pass
+    else:
+        await call

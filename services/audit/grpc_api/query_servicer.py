@@ -188,11 +188,11 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
         self, request: q.ExportEventsRequest, context: Context
     ) -> AsyncIterator[q.ExportChunk]:
         try:
+            event_query, _ = await self._query(context, request.filter, request.saved_filter_id)
             if request.format not in (q.EXPORT_FORMAT_CSV, q.EXPORT_FORMAT_JSON_LINES):
                 raise InvalidArgument(
                     "format", "give EXPORT_FORMAT_CSV or EXPORT_FORMAT_JSON_LINES"
                 )
-            event_query, _ = await self._query(context, request.filter, request.saved_filter_id)
             async with self.pool.acquire() as conn:
                 after = None
                 if request.resume_after_event_id:
