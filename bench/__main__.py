@@ -15,6 +15,8 @@ BENCHMARKS = {
     "outbox": "outbox relay: throughput and RPC-to-topic latency beside a bare aiokafka producer",
     "audit": "audit projector: topic-to-table throughput beside a bare consumer and a plain"
     " asyncpg insert, and RPC-to-row latency",
+    "audit_query": "audit query API at 10M events: first and tenth page through gRPC beside the"
+    " bare SQL, per typical filter",
     "authz_perf": "authz decisions beside pycasbin Enforcer/FastEnforcer, load from PostgreSQL,"
     " gRPC Check/BatchCheck beside an echo server (ghz), freshness across replicas",
 }
