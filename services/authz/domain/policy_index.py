@@ -18,9 +18,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple, TypeVar
 
-from services.authz.domain.lines import ANY, CheckRequest, PolicyLine, scope_covers
+from services.authz.domain.lines import ANY, TREE, CheckRequest, PolicyLine, scope_covers
 
 _ARITY = {"p": 7, "g": 2, "g2": 2}
+# Decisions are remembered until the policy changes; past this many, the memory starts over.
+DECISION_CACHE_SIZE = 1_000_000
+_K = TypeVar("_K")
 _V = TypeVar("_V")
 
 
@@ -47,6 +50,10 @@ class PolicyIndex:
     def __init__(self, lines: Iterable[PolicyLine] = ()) -> None:
         self._lines: set[PolicyLine] = set()
         self._grants_by_subject: defaultdict[str, set[Grant]] = defaultdict(set)
+        # The same grants by (subject, scope): a check visits the request's scope and its
+        # ancestors only, instead of every grant the subject reaches.
+        self._grants_by_subject_scope: defaultdict[tuple[str, str], set[Grant]] = defaultdict(set)
+        self._decisions: dict[CheckRequest, bool] = {}
         self._groups_by_member: defaultdict[str, set[str]] = defaultdict(set)
         self._permissions_by_role: defaultdict[str, set[str]] = defaultdict(set)
         for line in lines:
@@ -65,8 +72,11 @@ class PolicyIndex:
         if line in self._lines:
             return
         self._lines.add(line)
+        self._decisions.clear()
         if line.ptype == "p":
-            self._grants_by_subject[line.values[0]].add(_grant(line.values))
+            grant = _grant(line.values)
+            self._grants_by_subject[grant.subject].add(grant)
+            self._grants_by_subject_scope[grant.subject, grant.scope].add(grant)
         elif line.ptype == "g":
             self._groups_by_member[line.values[0]].add(line.values[1])
         else:
@@ -77,9 +87,12 @@ class PolicyIndex:
         if line not in self._lines:
             return
         self._lines.remove(line)
+        self._decisions.clear()
         key, value = line.values[0], line.values[1]
         if line.ptype == "p":
-            _discard(self._grants_by_subject, key, _grant(line.values))
+            grant = _grant(line.values)
+            _discard(self._grants_by_subject, key, grant)
+            _discard(self._grants_by_subject_scope, (grant.subject, grant.scope), grant)
         elif line.ptype == "g":
             _discard(self._groups_by_member, key, value)
         else:
@@ -96,7 +109,32 @@ class PolicyIndex:
         return set(self._groups_by_member.get(subject, ()))
 
     def check(self, req: CheckRequest) -> bool:
-        return next(self._granting(req), None) is not None
+        decision = self._decisions.get(req)
+        if decision is None:
+            decision = self._decide(req)
+            if len(self._decisions) >= DECISION_CACHE_SIZE:
+                self._decisions.clear()
+            self._decisions[req] = decision
+        return decision
+
+    def _decide(self, req: CheckRequest) -> bool:
+        """The matcher of model.conf over the grants of the request's scope (any mode) and of
+        its ancestors (mode tree), for the subject and each of its groups."""
+        parts = req.scope.split("/")
+        scopes = ["/".join(parts[:n]) for n in range(len(parts), 0, -1)]
+        permissions = self._permissions_by_role
+        by_scope = self._grants_by_subject_scope
+        for principal in (req.subject, *self._groups_by_member.get(req.subject, ())):
+            for depth, scope in enumerate(scopes):
+                for grant in by_scope.get((principal, scope), ()):
+                    if (
+                        (depth == 0 or grant.mode == TREE)
+                        and grant.resource_type in (ANY, req.resource_type)
+                        and grant.resource_id in (ANY, req.resource_id)
+                        and req.permission in permissions.get(grant.role, ())
+                    ):
+                        return True
+        return False
 
     def explain(self, req: CheckRequest) -> list[Grant]:
         """Every p line that grants the request, as Grants sorted by binding then subject."""
@@ -127,7 +165,7 @@ class PolicyIndex:
                 yield grant
 
 
-def _discard(index: dict[str, set[_V]], key: str, value: _V) -> None:
+def _discard(index: dict[_K, set[_V]], key: _K, value: _V) -> None:
     """Remove a value from an index entry, dropping the entry once empty (no leaks on churn)."""
     values = index[key]
     values.discard(value)
