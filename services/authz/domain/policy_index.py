@@ -22,7 +22,7 @@ from services.authz.domain.lines import ANY, TREE, CheckRequest, PolicyLine, sco
 
 _ARITY = {"p": 7, "g": 2, "g2": 2}
 # Decisions are remembered until the policy changes; past this many, the memory starts over.
-DECISION_CACHE_SIZE = 1_000_000
+DECISION_CACHE_SIZE = 200_000  # ~50 MB of memory at most
 _K = TypeVar("_K")
 _V = TypeVar("_V")
 
