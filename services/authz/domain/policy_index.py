@@ -1,8 +1,10 @@
 """An indexed evaluator of the policy lines that decides exactly as the Casbin model does.
 
-pycasbin evaluates the matcher against every p line for every check; here a check only looks at
-the p lines of the subject itself and of the groups it belongs to. The property test
-(tests/authz/test_policy_matches_casbin.py) proves both decide alike.
+pycasbin evaluates the matcher against every p line for every check. Here the p lines are kept
+by principal, then by scope, then by role (a "bucket" per principal and scope), so a check visits
+only the request's scope and its ancestors, for the subject and the groups it belongs to, and
+within a bucket only the roles that carry the permission; the resource clauses are then a few set
+lookups. The property test (tests/authz/test_policy_matches_casbin.py) proves both decide alike.
 
 Assumptions, true of the lines the service writes (lines.py), under which this equals Casbin:
 - g lines join users (or service accounts) to groups, never groups to groups: membership is
@@ -14,17 +16,20 @@ Assumptions, true of the lines the service writes (lines.py), under which this e
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple, TypeVar
+from functools import lru_cache
+from typing import NamedTuple
 
-from services.authz.domain.lines import ANY, TREE, CheckRequest, PolicyLine, scope_covers
+from services.authz.domain.lines import ANY, TREE, CheckRequest, PolicyLine
 
 _ARITY = {"p": 7, "g": 2, "g2": 2}
 # Decisions are remembered until the policy changes; past this many, the memory starts over.
 DECISION_CACHE_SIZE = 200_000  # ~50 MB of memory at most
-_K = TypeVar("_K")
-_V = TypeVar("_V")
+
+Values = tuple[str, ...]  # the values of a p line, in model order
+Resources = set[tuple[str, str]]  # (resource type, resource id) pairs a role is granted on
+# Role maps at a scope: what covers the scope itself, and what covers only the scopes below it.
+_Maps = tuple[dict[str, Resources], dict[str, Resources]]
 
 
 class Grant(NamedTuple):
@@ -39,71 +44,182 @@ class Grant(NamedTuple):
     resource_id: str
 
 
-def _grant(values: tuple[str, ...]) -> Grant:
+def _grant(values: Values) -> Grant:
     subject, role, scope, mode, resource_type, resource_id, binding = values
     return Grant(binding, subject, role, scope, mode, resource_type, resource_id)
+
+
+@lru_cache(maxsize=65_536)
+def _scope_and_ancestors(scope: str) -> tuple[str, ...]:
+    """``a/o/p`` -> (``a/o/p``, ``a/o``, ``a``): the scopes whose p lines may cover it."""
+    parts = scope.split("/")
+    return tuple("/".join(parts[:n]) for n in range(len(parts), 0, -1))
+
+
+class _Bucket:
+    """The p lines of one principal at one scope, and what they grant by role: `maps[0]`
+    covers the scope itself (lines of both modes), `maps[1]` its descendants (mode tree)."""
+
+    __slots__ = ("lines", "maps")
+
+    def __init__(self) -> None:
+        self.lines: set[Values] = set()
+        self.maps: _Maps = ({}, {})
+
+    def add(self, values: Values, resource: tuple[str, str]) -> None:
+        self.lines.add(values)
+        role, mode = values[1], values[3]
+        self.maps[0].setdefault(role, set()).add(resource)
+        if mode == TREE:
+            self.maps[1].setdefault(role, set()).add(resource)
 
 
 class PolicyIndex:
     """The policy lines, indexed for checks; updated incrementally as lines come and go."""
 
     def __init__(self, lines: Iterable[PolicyLine] = ()) -> None:
-        self._lines: set[PolicyLine] = set()
-        self._grants_by_subject: defaultdict[str, set[Grant]] = defaultdict(set)
-        # The same grants by (subject, scope): a check visits the request's scope and its
-        # ancestors only, instead of every grant the subject reaches.
-        self._grants_by_subject_scope: defaultdict[tuple[str, str], set[Grant]] = defaultdict(set)
+        self._size = 0
+        self._buckets: dict[str, dict[str, _Bucket]] = {}  # principal -> scope -> bucket
+        self._groups_by_member: dict[str, set[str]] = {}
+        self._members_by_group: dict[str, set[str]] = {}
+        self._permissions_by_role: dict[str, set[str]] = {}
+        self._roles_by_permission: dict[str, set[str]] = {}
+        # What each subject is granted through its own lines and its groups', merged by scope:
+        # a check then reads one entry per scope instead of one per principal and scope.
+        self._views: dict[str, dict[str, _Maps]] = {}  # subject -> scope -> maps
+        # One tuple per distinct (type, id): a million lines share a few thousand.
+        self._resources: dict[tuple[str, str], tuple[str, str]] = {}
         self._decisions: dict[CheckRequest, bool] = {}
-        self._groups_by_member: defaultdict[str, set[str]] = defaultdict(set)
-        self._permissions_by_role: defaultdict[str, set[str]] = defaultdict(set)
-        for line in lines:
-            self.add(line)
+        self.apply(lines, ())
 
     def __len__(self) -> int:
-        return len(self._lines)
+        return self._size
 
     def lines(self) -> set[PolicyLine]:
-        return set(self._lines)
+        found = {
+            PolicyLine("p", values)
+            for scopes in self._buckets.values()
+            for bucket in scopes.values()
+            for values in bucket.lines
+        }
+        for member, groups in self._groups_by_member.items():
+            found.update(PolicyLine("g", (member, group)) for group in groups)
+        for role, permissions in self._permissions_by_role.items():
+            found.update(PolicyLine("g2", (role, permission)) for permission in permissions)
+        return found
 
     def add(self, line: PolicyLine) -> None:
         """Add a line; adding a line already present is a no-op (lines are a set, as in SQL)."""
-        if _ARITY.get(line.ptype) != len(line.values):
-            raise ValueError(f"not a policy line of the model: {line!r}")
-        if line in self._lines:
-            return
-        self._lines.add(line)
-        self._decisions.clear()
-        if line.ptype == "p":
-            grant = _grant(line.values)
-            self._grants_by_subject[grant.subject].add(grant)
-            self._grants_by_subject_scope[grant.subject, grant.scope].add(grant)
-        elif line.ptype == "g":
-            self._groups_by_member[line.values[0]].add(line.values[1])
-        else:
-            self._permissions_by_role[line.values[0]].add(line.values[1])
+        self.apply((line,), ())
 
     def remove(self, line: PolicyLine) -> None:
         """Remove a line; removing a line not present is a no-op."""
-        if line not in self._lines:
-            return
-        self._lines.remove(line)
-        self._decisions.clear()
-        key, value = line.values[0], line.values[1]
-        if line.ptype == "p":
-            grant = _grant(line.values)
-            _discard(self._grants_by_subject, key, grant)
-            _discard(self._grants_by_subject_scope, (grant.subject, grant.scope), grant)
-        elif line.ptype == "g":
-            _discard(self._groups_by_member, key, value)
-        else:
-            _discard(self._permissions_by_role, key, value)
+        self.apply((), (line,))
 
     def apply(self, added: Iterable[PolicyLine], removed: Iterable[PolicyLine]) -> None:
-        """Apply one revision's change: removals first, so a line both removed and added stays."""
+        """Apply one revision's change: removals first, so a line both removed and added stays.
+        The views of the principals whose lines changed, and of their members, are rebuilt once,
+        at the end."""
+        stale: set[str] = set()
         for line in removed:
-            self.remove(line)
+            self._remove(line, stale)
         for line in added:
-            self.add(line)
+            self._add(line, stale)
+        members = self._members_by_group
+        for subject in stale.union(*(members[p] for p in stale if p in members)):
+            self._rebuild_view(subject)
+        if stale:
+            self._decisions.clear()
+
+    def _add(self, line: PolicyLine, stale: set[str]) -> None:
+        ptype, values = line
+        if _ARITY.get(ptype) != len(values):
+            raise ValueError(f"not a policy line of the model: {line!r}")
+        if ptype == "p":
+            principal = values[0]
+            scopes = self._buckets.setdefault(principal, {})
+            bucket = scopes.get(values[2])
+            if bucket is None:
+                bucket = scopes[values[2]] = _Bucket()
+            if values in bucket.lines:
+                return
+            resource = (values[4], values[5])
+            bucket.add(values, self._resources.setdefault(resource, resource))
+            stale.add(principal)
+        elif ptype == "g":
+            member, group = values
+            groups = self._groups_by_member.setdefault(member, set())
+            if group in groups:
+                return
+            groups.add(group)
+            self._members_by_group.setdefault(group, set()).add(member)
+            stale.add(member)
+        else:
+            role, permission = values
+            permissions = self._permissions_by_role.setdefault(role, set())
+            if permission in permissions:
+                return
+            permissions.add(permission)
+            self._roles_by_permission.setdefault(permission, set()).add(role)
+            self._decisions.clear()
+        self._size += 1
+
+    def _remove(self, line: PolicyLine, stale: set[str]) -> None:
+        ptype, values = line
+        if ptype == "p":
+            principal, scope = values[0], values[2]
+            scopes = self._buckets.get(principal, {})
+            bucket = scopes.get(scope)
+            if bucket is None or values not in bucket.lines:
+                return
+            # Rebuild what the bucket grants from its remaining lines (a few, on average).
+            rest = bucket.lines - {values}
+            if rest:
+                scopes[scope] = fresh = _Bucket()
+                for kept in rest:
+                    fresh.add(kept, self._resources[kept[4], kept[5]])
+            else:
+                del scopes[scope]
+                if not scopes:
+                    del self._buckets[principal]
+            stale.add(principal)
+        elif ptype == "g":
+            member, group = values
+            if group not in self._groups_by_member.get(member, ()):
+                return
+            _discard(self._groups_by_member, member, group)
+            _discard(self._members_by_group, group, member)
+            stale.add(member)
+        else:
+            role, permission = values
+            if permission not in self._permissions_by_role.get(role, ()):
+                return
+            _discard(self._permissions_by_role, role, permission)
+            _discard(self._roles_by_permission, permission, role)
+            self._decisions.clear()
+        self._size -= 1
+
+    def _principals(self, subject: str) -> Iterator[str]:
+        """The subject itself (Casbin's g(x, x)) and the groups it belongs to."""
+        yield subject
+        yield from sorted(self._groups_by_member.get(subject, ()))
+
+    def _rebuild_view(self, subject: str) -> None:
+        view: dict[str, _Maps] = {}
+        for principal in self._principals(subject):
+            for scope, bucket in self._buckets.get(principal, {}).items():
+                prior = view.get(scope)
+                # The first bucket's maps are shared, not copied: views are rebuilt whenever a
+                # bucket changes. A second bucket at the same scope makes a union.
+                view[scope] = bucket.maps if prior is None else _union(prior, bucket.maps)
+        if view:
+            self._views[subject] = view
+        else:
+            self._views.pop(subject, None)
+
+    def forget_decisions(self) -> None:
+        """Empty the decision cache (a change to the lines does this by itself)."""
+        self._decisions.clear()
 
     def groups_of(self, subject: str) -> set[str]:
         return set(self._groups_by_member.get(subject, ()))
@@ -118,54 +234,76 @@ class PolicyIndex:
         return decision
 
     def _decide(self, req: CheckRequest) -> bool:
-        """The matcher of model.conf over the grants of the request's scope (any mode) and of
-        its ancestors (mode tree), for the subject and each of its groups."""
-        parts = req.scope.split("/")
-        scopes = ["/".join(parts[:n]) for n in range(len(parts), 0, -1)]
-        permissions = self._permissions_by_role
-        by_scope = self._grants_by_subject_scope
-        for principal in (req.subject, *self._groups_by_member.get(req.subject, ())):
-            for depth, scope in enumerate(scopes):
-                for grant in by_scope.get((principal, scope), ()):
-                    if (
-                        (depth == 0 or grant.mode == TREE)
-                        and grant.resource_type in (ANY, req.resource_type)
-                        and grant.resource_id in (ANY, req.resource_id)
-                        and req.permission in permissions.get(grant.role, ())
-                    ):
+        """The matcher of model.conf: a p line of the subject or one of its groups, at the
+        request's scope (any mode) or an ancestor (mode tree), whose role has the permission,
+        on the resource type and id (or ``*``)."""
+        subject, scope, resource_type, resource_id, permission = req
+        view = self._views.get(subject)
+        if view is None:
+            return False
+        roles = self._roles_by_permission.get(permission)
+        if not roles:
+            return False
+        wanted = None
+        for depth, at in enumerate(_scope_and_ancestors(scope)):
+            entry = view.get(at)
+            if entry is None:
+                continue
+            for role, resources in entry[depth != 0].items():
+                if role in roles:
+                    wanted = wanted or (
+                        (resource_type, resource_id),
+                        (resource_type, ANY),
+                        (ANY, resource_id),
+                        (ANY, ANY),
+                    )
+                    if not resources.isdisjoint(wanted):
                         return True
         return False
 
+    def _covering(self, subject: str, scope: str) -> Iterator[tuple[_Bucket, bool]]:
+        """The buckets of the subject and its groups at the scope and its ancestors, each with
+        whether it covers the scope itself (else only through its tree lines)."""
+        for principal in self._principals(subject):
+            buckets = self._buckets.get(principal, {})
+            for depth, at in enumerate(_scope_and_ancestors(scope)):
+                bucket = buckets.get(at)
+                if bucket is not None:
+                    yield bucket, depth == 0
+
     def explain(self, req: CheckRequest) -> list[Grant]:
         """Every p line that grants the request, as Grants sorted by binding then subject."""
-        return sorted(self._granting(req))
+        roles = self._roles_by_permission.get(req.permission, set())
+        return sorted(
+            _grant(values)
+            for bucket, here in self._covering(req.subject, req.scope)
+            for values in bucket.lines
+            if (here or values[3] == TREE)
+            and values[1] in roles
+            and values[4] in (ANY, req.resource_type)
+            and values[5] in (ANY, req.resource_id)
+        )
 
     def permissions_of(self, subject: str, scope: str) -> set[str]:
         """Every permission the subject holds at `scope` on some resource (any type or id)."""
         permissions: set[str] = set()
-        for grant in self._reachable_grants(subject):
-            if scope_covers(grant.scope, grant.mode, scope):
-                permissions |= self._permissions_by_role.get(grant.role, set())
+        for bucket, here in self._covering(subject, scope):
+            for role in bucket.maps[0 if here else 1]:
+                permissions |= self._permissions_by_role.get(role, set())
         return permissions
 
-    def _reachable_grants(self, subject: str) -> Iterator[Grant]:
-        """The p lines of the subject itself (Casbin's g(x, x)) and of its groups."""
-        for principal in (subject, *self._groups_by_member.get(subject, ())):
-            yield from self._grants_by_subject.get(principal, ())
 
-    def _granting(self, req: CheckRequest) -> Iterator[Grant]:
-        """The matcher of model.conf, clause by clause, over the reachable p lines only."""
-        for grant in self._reachable_grants(req.subject):
-            if (
-                req.permission in self._permissions_by_role.get(grant.role, ())
-                and scope_covers(grant.scope, grant.mode, req.scope)
-                and grant.resource_type in (ANY, req.resource_type)
-                and grant.resource_id in (ANY, req.resource_id)
-            ):
-                yield grant
+def _union(one: _Maps, other: _Maps) -> _Maps:
+    merged: list[dict[str, Resources]] = []
+    for mine, theirs in zip(one, other, strict=True):
+        union = dict(mine)
+        for role, resources in theirs.items():
+            union[role] = union[role] | resources if role in union else resources
+        merged.append(union)
+    return merged[0], merged[1]
 
 
-def _discard(index: dict[_K, set[_V]], key: _K, value: _V) -> None:
+def _discard(index: dict[str, set[str]], key: str, value: str) -> None:
     """Remove a value from an index entry, dropping the entry once empty (no leaks on churn)."""
     values = index[key]
     values.discard(value)

@@ -7,6 +7,7 @@ Values are passed as query parameters, never as text lines, so commas and spaces
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeAlias
 
@@ -23,21 +24,22 @@ VALUE_COLUMNS = ("v0", "v1", "v2", "v3", "v4", "v5", "v6")
 # How many values each ptype of the model has; the table pads the rest with "".
 ARITY = {"p": 7, "g": 2, "g2": 2}
 
+FETCH_CHUNK = 10_000  # rows per round trip when reading every line
 _LINE_COLUMNS = ", ".join(("ptype", *VALUE_COLUMNS))
 _UNNEST = ", ".join(f"${i}::text[]" for i in range(1, len(VALUE_COLUMNS) + 2))
 _SAME_LINE = " AND ".join(f"c.{column} = u.{column}" for column in ("ptype", *VALUE_COLUMNS))
 
 
 def _line(row: asyncpg.Record) -> PolicyLine:
-    """A row as a line: the ptype's arity of values (unknown ptypes: trailing "" stripped)."""
-    ptype: str = row["ptype"]
-    values = [row[column] for column in VALUE_COLUMNS]
+    """A row as a line: the ptype's arity of values (unknown ptypes: trailing "" stripped).
+    Values are interned: a million lines repeat a few hundred thousand distinct strings."""
+    ptype, *values = row  # the columns of _LINE_COLUMNS, in order
     arity = ARITY.get(ptype)
     if arity is None:
         while values and values[-1] == "":
             values.pop()
         arity = len(values)
-    return PolicyLine(ptype, tuple(values[:arity]))
+    return PolicyLine(sys.intern(ptype), tuple(map(sys.intern, values[:arity])))
 
 
 def _columns(lines: Iterable[PolicyLine]) -> list[list[str]]:
@@ -53,9 +55,14 @@ def _columns(lines: Iterable[PolicyLine]) -> list[list[str]]:
 
 
 async def fetch_lines(conn: Conn) -> list[PolicyLine]:
-    """Every line, oldest first."""
-    rows = await conn.fetch(f"SELECT {_LINE_COLUMNS} FROM casbin_rule ORDER BY id")
-    return [_line(row) for row in rows]
+    """Every line, oldest first; read through a cursor, so that the rows of a million lines
+    never sit in memory all at once (in a transaction of its own unless the caller has one)."""
+    lines: list[PolicyLine] = []
+    async with conn.transaction():
+        cursor = await conn.cursor(f"SELECT {_LINE_COLUMNS} FROM casbin_rule ORDER BY id")
+        while rows := await cursor.fetch(FETCH_CHUNK):
+            lines.extend(map(_line, rows))
+    return lines
 
 
 async def insert_lines(conn: Conn, lines: Iterable[PolicyLine], source: str) -> list[PolicyLine]:
