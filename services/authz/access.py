@@ -1,14 +1,18 @@
 """Access decisions: Check, BatchCheck, Explain, ListEffectivePermissions.
 
 Answers come from this replica's in-memory PolicyIndex; `at_least_revision` waits until the
-replica has caught up that far."""
+replica has caught up that far. A request is validated on the way in; what depends only on the
+request (the principal's subject) is remembered, since the same principals are asked about again
+and again."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 from services.authz.domain import compile, scopes, validation
-from services.authz.domain.entities import PrincipalRef
+from services.authz.domain.entities import PrincipalRef, PrincipalType
 from services.authz.domain.errors import InvalidArgument
 from services.authz.domain.lines import CheckRequest
 from services.authz.domain.policy_index import Grant
@@ -17,13 +21,10 @@ from services.authz.policy_state import PolicyState
 MAX_BATCH = 1000
 
 
-@dataclass(frozen=True)
-class AccessQuery:
-    principal: PrincipalRef
-    resource_scope: str
-    resource_type: str
-    resource_identifier: str
-    permission: str
+class Principal(NamedTuple):
+    type: PrincipalType
+    identifier: str
+    scope: str  # groups and service accounts: where defined ("": the resource scope)
 
 
 @dataclass(frozen=True)
@@ -33,26 +34,36 @@ class Explanation:
     reason: str
 
 
+@lru_cache(maxsize=65_536)
+def subject_of(principal: Principal, resource_scope: str) -> str:
+    """The Casbin subject of a principal asked about at a scope, or InvalidArgument naming the
+    field (exceptions are not remembered)."""
+    scopes.check_scope(resource_scope, "resource_scope")
+    ref = PrincipalRef(*principal)
+    return compile.principal_subject(validation.principal(ref, resource_scope, "principal"))
+
+
 class Access:
     def __init__(self, state: PolicyState) -> None:
         self.state = state
 
-    def subject(self, principal: PrincipalRef, scope: str) -> str:
-        scopes.check_scope(scope, "resource_scope")
-        return compile.principal_subject(validation.principal(principal, scope, "principal"))
-
-    def request(self, q: AccessQuery) -> CheckRequest:
+    def request(
+        self,
+        principal: Principal,
+        resource_scope: str,
+        resource_type: str,
+        resource_identifier: str,
+        permission: str,
+    ) -> CheckRequest:
         """The Casbin request for a query, or InvalidArgument naming the field."""
-        subject = self.subject(q.principal, q.resource_scope)
-        if q.resource_type not in self.state.resource_types:
-            raise InvalidArgument("resource_type", f"unknown resource type {q.resource_type!r}")
-        if q.resource_identifier:
-            scopes.check_identifier(q.resource_identifier, "resource_identifier")
-        if q.permission not in self.state.permissions:
-            raise InvalidArgument("permission", f"unknown permission {q.permission!r}")
-        return CheckRequest(
-            subject, q.resource_scope, q.resource_type, q.resource_identifier, q.permission
-        )
+        subject = subject_of(principal, resource_scope)
+        if resource_type not in self.state.resource_types:
+            raise InvalidArgument("resource_type", f"unknown resource type {resource_type!r}")
+        if resource_identifier:
+            scopes.check_identifier(resource_identifier, "resource_identifier")
+        if permission not in self.state.permissions:
+            raise InvalidArgument("permission", f"unknown permission {permission!r}")
+        return CheckRequest(subject, resource_scope, resource_type, resource_identifier, permission)
 
     async def at_revision(self, revision: int, wait_s: float) -> int:
         if revision < 0:
@@ -60,15 +71,14 @@ class Access:
         await self.state.wait_for(revision, wait_s)
         return self.state.revision
 
-    def check(self, q: AccessQuery) -> bool:
-        return self.state.index.check(self.request(q))
+    def check(self, req: CheckRequest) -> bool:
+        return self.state.index.check(req)
 
     def batch_size(self, n: int) -> None:
         if n == 0 or n > MAX_BATCH:
             raise InvalidArgument("items", f"give between 1 and {MAX_BATCH} items")
 
-    def explain(self, q: AccessQuery) -> Explanation:
-        req = self.request(q)
+    def explain(self, req: CheckRequest) -> Explanation:
         grants = self.state.index.explain(req)
         if grants:
             return Explanation(True, grants, "")
@@ -82,6 +92,5 @@ class Access:
             reason = f"no enabled role binding of {req.subject}{via} covers {req.scope}"
         return Explanation(False, [], reason)
 
-    def effective_permissions(self, principal: PrincipalRef, scope: str) -> list[str]:
-        subject = self.subject(principal, scope)
+    def effective_permissions(self, subject: str, scope: str) -> list[str]:
         return sorted(self.state.index.permissions_of(subject, scope))

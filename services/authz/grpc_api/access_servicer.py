@@ -8,13 +8,13 @@ import grpc
 
 from authz.v1 import authz_pb2 as pb
 from authz.v1 import authz_pb2_grpc as pb_grpc
-from services.authz.access import Access, AccessQuery
-from services.authz.domain.audit import SYSTEM_CALL, CallInfo
+from services.authz.access import Access, Principal, subject_of
+from services.authz.domain.audit import SYSTEM_CALL
 from services.authz.domain.errors import InvalidArgument, PermissionDenied
 from services.authz.domain.guards import CHECK_FOR_OTHERS
-from services.authz.domain.lines import TREE
+from services.authz.domain.lines import TREE, CheckRequest
 from services.authz.grpc_api.call_info import call_info
-from services.authz.grpc_api.converters import caller_principal_type, principal_from
+from services.authz.grpc_api.converters import caller_principal_type, principal_type
 from services.authz.guard import caller_subject
 from services.authz.management import Management
 
@@ -29,14 +29,13 @@ def item_error(exc: InvalidArgument | PermissionDenied) -> pb.ItemError:
     return pb.ItemError(code=code.value[0], message=exc.message, field=field)
 
 
-def query_from(m: pb.CheckRequest) -> AccessQuery:
-    return AccessQuery(
-        principal_from(m.principal),
-        m.resource_scope,
-        m.resource_type,
-        m.resource_identifier,
-        m.permission,
-    )
+def principal_of(p: pb.Principal) -> Principal:
+    return Principal(principal_type(p.type, "principal.type"), p.identifier, p.scope)
+
+
+# Most BatchCheck answers are one of these two; the response copies them.
+ALLOWED = pb.BatchCheckResult(allowed=True)
+DENIED = pb.BatchCheckResult(allowed=False)
 
 
 class AccessServicer(pb_grpc.AccessServiceServicer):
@@ -46,14 +45,20 @@ class AccessServicer(pb_grpc.AccessServiceServicer):
         self.guard = management.guard
         self.max_wait_s = max_wait_s
 
-    def _for_someone_else(self, query: AccessQuery, call: CallInfo) -> bool:
-        return self.access.subject(query.principal, query.resource_scope) != caller_subject(call)
+    def _request(self, m: pb.CheckRequest) -> CheckRequest:
+        return self.access.request(
+            principal_of(m.principal),
+            m.resource_scope,
+            m.resource_type,
+            m.resource_identifier,
+            m.permission,
+        )
 
-    async def _may_ask(self, query: AccessQuery, context: Context) -> None:
+    async def _may_ask(self, subject: str, scope: str, context: Context) -> None:
         """Asking about oneself needs nothing more; about another principal, a permission."""
         call = call_info(context)
-        if self._for_someone_else(query, call):
-            await self.guard.require(call, CHECK_FOR_OTHERS, query.resource_scope, "access")
+        if subject != caller_subject(call):
+            await self.guard.require(call, CHECK_FOR_OTHERS, scope, "access")
 
     async def _at_revision(self, revision: int, context: Context) -> int:
         remaining = context.time_remaining()
@@ -67,10 +72,10 @@ class AccessServicer(pb_grpc.AccessServiceServicer):
         return pb.WhoAmIResponse(principal=principal, email=caller.email)
 
     async def Check(self, request: pb.CheckRequest, context: Context) -> pb.CheckResponse:
-        query = query_from(request)
-        await self._may_ask(query, context)
+        req = self._request(request)
+        await self._may_ask(req.subject, req.scope, context)
         revision = await self._at_revision(request.at_least_revision, context)
-        return pb.CheckResponse(allowed=self.access.check(query), revision=revision)
+        return pb.CheckResponse(allowed=self.access.check(req), revision=revision)
 
     async def BatchCheck(
         self, request: pb.BatchCheckRequest, context: Context
@@ -78,28 +83,35 @@ class AccessServicer(pb_grpc.AccessServiceServicer):
         self.access.batch_size(len(request.items))
         revision = await self._at_revision(request.at_least_revision, context)
         call = call_info(context)
-        results, denied_scopes = [], set()
+        caller = caller_subject(call)
+        # Whether the caller may ask about others, by scope: asked once per batch and scope.
+        for_others: dict[str, bool] = {}
+        results = []
         for item in request.items:
             try:
-                query = query_from(item)
-                if self._for_someone_else(query, call) and not self.guard.allowed(
-                    call, CHECK_FOR_OTHERS, query.resource_scope
-                ):
-                    denied_scopes.add(query.resource_scope)
-                    raise PermissionDenied(f"the caller lacks {CHECK_FOR_OTHERS}")
-                results.append(pb.BatchCheckResult(allowed=self.access.check(query)))
+                req = self._request(item)
+                if req.subject != caller:
+                    may = for_others.get(req.scope)
+                    if may is None:
+                        may = for_others[req.scope] = self.guard.allowed(
+                            call, CHECK_FOR_OTHERS, req.scope
+                        )
+                    if not may:
+                        raise PermissionDenied(f"the caller lacks {CHECK_FOR_OTHERS}")
+                results.append(ALLOWED if self.access.check(req) else DENIED)
             except (InvalidArgument, PermissionDenied) as exc:
                 results.append(pb.BatchCheckResult(allowed=False, error=item_error(exc)))
-        for scope in sorted(denied_scopes):  # one audit event per scope, not one per item
+        denied_scopes = sorted(scope for scope, may in for_others.items() if not may)
+        for scope in denied_scopes:  # one audit event per scope, not one per item
             await self.guard.record_denial(call, CHECK_FOR_OTHERS, scope, "access", "")
         return pb.BatchCheckResponse(results=results, revision=revision)
 
     async def Explain(self, request: pb.CheckRequest, context: Context) -> pb.ExplainResponse:
-        query = query_from(request)
-        await self._may_ask(query, context)
+        req = self._request(request)
+        await self._may_ask(req.subject, req.scope, context)
         revision = await self._at_revision(request.at_least_revision, context)
-        subject = self.access.subject(query.principal, query.resource_scope)
-        explanation = self.access.explain(query)
+        subject = req.subject
+        explanation = self.access.explain(req)
         grants = []
         for g in explanation.grants:
             scope, _, identifier = g.binding.rpartition("/")
@@ -124,8 +136,8 @@ class AccessServicer(pb_grpc.AccessServiceServicer):
     async def ListEffectivePermissions(
         self, request: pb.ListEffectivePermissionsRequest, context: Context
     ) -> pb.ListEffectivePermissionsResponse:
-        query = AccessQuery(principal_from(request.principal), request.scope, "", "", "")
-        await self._may_ask(query, context)
+        subject = subject_of(principal_of(request.principal), request.scope)
+        await self._may_ask(subject, request.scope, context)
         revision = await self._at_revision(request.at_least_revision, context)
-        permissions = self.access.effective_permissions(query.principal, request.scope)
+        permissions = self.access.effective_permissions(subject, request.scope)
         return pb.ListEffectivePermissionsResponse(permissions=permissions, revision=revision)

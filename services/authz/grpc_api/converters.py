@@ -30,10 +30,15 @@ _TYPES: dict[int, PrincipalType] = {
 _TYPE_NUMBERS = {name: number for number, name in _TYPES.items()}
 
 
+def principal_type(number: int, field: str) -> PrincipalType:
+    name = _TYPES.get(number)
+    if name is None:
+        raise InvalidArgument(field, "give USER, USER_GROUP or SERVICE_ACCOUNT")
+    return name
+
+
 def principal_from(p: pb.Principal, field: str = "principal") -> PrincipalRef:
-    if p.type not in _TYPES:
-        raise InvalidArgument(f"{field}.type", "give USER, USER_GROUP or SERVICE_ACCOUNT")
-    return PrincipalRef(_TYPES[p.type], p.identifier, p.scope)
+    return PrincipalRef(principal_type(p.type, f"{field}.type"), p.identifier, p.scope)
 
 
 def caller_principal_type(name: str) -> Any:

@@ -73,6 +73,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
     def __init__(self, authenticator: Authenticator) -> None:
         self.authenticator = authenticator
+        # The wrapped handler of each method, made once: this runs for every call.
+        self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
     async def intercept_service(
         self,
@@ -81,13 +83,17 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         ],
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any]:
+        wrapped = self._wrapped.get(details.method)
+        if wrapped is not None:
+            return wrapped
         handler = await continuation(details)
         if handler is None or details.method.startswith(OPEN_SERVICES):
             return handler
         if handler.unary_unary is None:  # fail closed: a streaming RPC must be wrapped first
             raise RuntimeError(f"{details.method}: only unary RPCs are authenticated here")
-        return grpc.unary_unary_rpc_method_handler(
+        wrapped = self._wrapped[details.method] = grpc.unary_unary_rpc_method_handler(
             mapped(handler.unary_unary, details.method, self.authenticator),
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+        return wrapped
