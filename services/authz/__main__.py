@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-import signal
 from typing import Annotated
 
 import asyncpg
@@ -15,15 +13,11 @@ from services.authz.bootstrap import bootstrap_admin
 from services.authz.guard import Guard
 from services.authz.management import Management
 from services.authz.policy_state import PolicyState
-from services.authz.server import running_server
+from services.authz.serving import configure_logging, run_workers, serve_replica
 from services.authz.settings import AuthzSettings
 from services.authz.store.schema import migrate_authz
 
 cli = typer.Typer(add_completion=False, help="The authorization service.")
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 @cli.callback(invoke_without_command=True)
@@ -35,20 +29,15 @@ def default(ctx: typer.Context) -> None:
 
 @cli.command()
 def serve() -> None:
-    """Apply migrations, load the policy and serve gRPC until SIGTERM or Ctrl-C."""
+    """Apply migrations, load the policy and serve gRPC until SIGTERM or Ctrl-C; with
+    AUTHZ_WORKERS above 1, from that many processes sharing the port."""
     settings = AuthzSettings()
     configure_logging(settings.log_level)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        async with running_server(settings):
-            await stop.wait()
-            logging.getLogger(__name__).info("shutting down: finishing in-flight calls")
-
-    asyncio.run(main())
+    if settings.workers > 1:
+        if settings.port == 0:
+            raise typer.BadParameter("several workers need a fixed port (AUTHZ_PORT)")
+        raise typer.Exit(run_workers(settings.workers, serve_replica))
+    serve_replica(0)
 
 
 @cli.command("migrate")

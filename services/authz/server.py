@@ -84,7 +84,11 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
             await migrate_authz(conn)
             await state.load(conn)
         await management.sync_managed_lines()
-        server = grpc.aio.server(interceptors=[ServiceInterceptor(authenticator)])
+        server = grpc.aio.server(
+            interceptors=[ServiceInterceptor(authenticator)],
+            # Workers share the port; a lone server must not silently share it with another.
+            options=[("grpc.so_reuseport", int(settings.workers > 1))],
+        )
         pb_grpc.add_AccessServiceServicer_to_server(
             AccessServicer(Access(state), management, settings.max_revision_wait_s), server
         )

@@ -14,6 +14,8 @@ class AuthzSettings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 50051
+    # Processes serving the port together (SO_REUSEPORT), each a whole replica: one per core.
+    workers: int = 1
     # How long Check waits for at_least_revision when the call has no shorter deadline.
     max_revision_wait_s: float = 5.0
     # In-flight calls get this long to finish on SIGTERM.
