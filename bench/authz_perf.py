@@ -86,6 +86,9 @@ ENGINES = {
 }
 LATENCY_SAMPLES = 20_000  # timed calls per phase for the fast engine (throughput is untimed)
 COLD_SHARE = 0.75  # of a pycasbin budget, what may go to building and cold checks
+# ghz spreads its concurrency over up to this many connections (one connection reaches only one
+# of several authz worker processes).
+CONNECTIONS = 4
 DATABASE_ENV = "BENCH_AUTHZ_DATABASE_URL"  # how a load subprocess gets its database
 
 
@@ -617,6 +620,7 @@ class RpcPair:
     batch: int
     echo: Rpc | None
     authz: Rpc | None
+    workers: int = 1  # authz processes sharing the port
 
 
 def rpc_table(title: str, pairs: list[RpcPair], unit: str) -> Table:
@@ -625,6 +629,7 @@ def rpc_table(title: str, pairs: list[RpcPair], unit: str) -> Table:
         "lines",
         "call",
         "concurrency",
+        "authz processes",
         f"echo {unit}",
         "echo p50 ms",
         "echo p99 ms",
@@ -645,6 +650,7 @@ def rpc_table(title: str, pairs: list[RpcPair], unit: str) -> Table:
             _size_label(pair.lines) if pair.lines != previous else "",
             pair.call,
             str(pair.concurrency),
+            str(pair.workers),
             f"{e_rate:,.0f}" if e else "-",
             f"{e.p50_ms:.2f}" if e else "-",
             f"{e.p99_ms:.2f}" if e else "-",
@@ -705,7 +711,7 @@ async def ghz_run(
         "--duration-stop",
         "ignore",
         "--connections",
-        "1",
+        str(min(concurrency, CONNECTIONS)),
         "--format",
         "json",
     ]
@@ -830,6 +836,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--concurrency", default="1,16,64", help=f"unary Check, {csv}")
     parser.add_argument("--batch-sizes", default="100,1000", help=f"BatchCheck items, {csv}")
     parser.add_argument("--batch-concurrency", type=int, default=4, help="BatchCheck calls")
+    parser.add_argument(
+        "--workers", default="1,2", help=f"authz processes (AUTHZ_WORKERS) per gRPC run, {csv}"
+    )
     parser.add_argument("--freshness-samples", type=int, default=50, help="writes")
     parser.add_argument("--load-generator", choices=("auto", "ghz", "python"), default="auto")
     parser.add_argument(
@@ -915,11 +924,12 @@ async def bootstrap(pool: asyncpg.Pool) -> str:
     return await bootstrap_admin(management, ADMIN_ACCOUNT, ADMIN)
 
 
-def server_env(database_url: str, port: int) -> dict[str, str]:
+def server_env(database_url: str, port: int, workers: int = 1) -> dict[str, str]:
     return {
         **os.environ,
         "AUTHZ_DATABASE_URL": database_url,
         "AUTHZ_PORT": str(port),
+        "AUTHZ_WORKERS": str(workers),
         "AUTHZ_RUN_RELAY": "false",
         "AUTHZ_LOG_LEVEL": "WARNING",
     }
@@ -932,6 +942,7 @@ class GrpcSetup:
     echo: str
     token: str
     work: Path
+    workers: int = 1
     starts: dict[str, float] = field(default_factory=dict)
 
 
@@ -993,13 +1004,21 @@ async def load_runs(
     for concurrency in _ints(args.concurrency):
         echo = await run(setup.echo, "Check", concurrency, args.duration_s)
         authz = await run(setup.authz, "Check", concurrency, args.duration_s)
-        unary.append(RpcPair(lines, "Check", concurrency, 1, echo, authz))
+        unary.append(RpcPair(lines, "Check", concurrency, 1, echo, authz, setup.workers))
     for size in batches:
         key = f"BatchCheck{size}"
         echo = await run(setup.echo, key, args.batch_concurrency, args.duration_s)
         authz = await run(setup.authz, key, args.batch_concurrency, args.duration_s)
         batch.append(
-            RpcPair(lines, f"BatchCheck x{size:,}", args.batch_concurrency, size, echo, authz)
+            RpcPair(
+                lines,
+                f"BatchCheck x{size:,}",
+                args.batch_concurrency,
+                size,
+                echo,
+                authz,
+                setup.workers,
+            )
         )
     for pair in (*unary, *batch):
         for rpc in (pair.echo, pair.authz):
@@ -1130,7 +1149,9 @@ async def freshness(
 
 
 @contextlib.asynccontextmanager
-async def grpc_servers(database_url: str, token: str, timeout_s: float) -> AsyncIterator[GrpcSetup]:
+async def grpc_servers(
+    database_url: str, token: str, timeout_s: float, workers: int = 1
+) -> AsyncIterator[GrpcSetup]:
     work = Path(tempfile.mkdtemp(prefix="bench-authz-"))
     processes = Processes(work)
     try:
@@ -1138,9 +1159,11 @@ async def grpc_servers(database_url: str, token: str, timeout_s: float) -> Async
         authz = await processes.start(
             "authz-a",
             [sys.executable, "-m", "services.authz", "serve"],
-            server_env(database_url, port),
+            server_env(database_url, port, workers),
         )
-        setup = GrpcSetup(processes, f"127.0.0.1:{port}", f"127.0.0.1:{echo_port}", token, work)
+        setup = GrpcSetup(
+            processes, f"127.0.0.1:{port}", f"127.0.0.1:{echo_port}", token, work, workers
+        )
         setup.starts["authz A"] = await wait_until_serving(port, authz, timeout_s, health=True)
         echo = await processes.start(
             "echo",
@@ -1182,7 +1205,8 @@ async def grpc_phases(
     batch: list[RpcPair] = []
     fresh: list[tuple[Latency, Latency | None]] = []
     note = ""
-    async with grpc_servers(database_url, token, args.phase_timeout) as setup:
+    first, *more = _ints(args.workers)  # freshness is measured against the first
+    async with grpc_servers(database_url, token, args.phase_timeout, first) as setup:
         same, asked, errors = await verify_over_grpc(setup.authz, token, mixed, expected)
         note = (
             f"replica A served after {setup.starts['authz A']:.1f} s (load included);"
@@ -1193,6 +1217,15 @@ async def grpc_phases(
         console.print(f"  {note}", style="dim")
         if "grpc" in phases:
             unary, batch = await load_runs(args, setup, lines, pbs, batches, console)
+            for workers in more:  # the same runs against a server of more processes
+                async with grpc_servers(
+                    database_url, token, args.phase_timeout, workers
+                ) as several:
+                    more_unary, more_batch = await load_runs(
+                        args, several, lines, pbs, batches, console
+                    )
+                unary += more_unary
+                batch += more_batch
         if "freshness" in phases:
             port_b = _free_port()
             replica = await setup.processes.start(

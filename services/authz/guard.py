@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncpg
 
 from services.authz.domain import catalog, lines, scopes
-from services.authz.domain.audit import CallInfo, Change
+from services.authz.domain.audit import Caller, CallInfo, Change
 from services.authz.domain.errors import PermissionDenied
 from services.authz.domain.lines import CheckRequest
 from services.authz.event_sink import EventSink
@@ -14,7 +14,10 @@ from services.authz.policy_state import PolicyState
 
 
 def caller_subject(call: CallInfo) -> str:
-    c = call.caller
+    return subject_of_caller(call.caller)
+
+
+def subject_of_caller(c: Caller) -> str:
     if c.type == "USER":
         return lines.user_subject(scopes.account(c.scope), c.identifier)
     return lines.service_account_subject(c.scope, c.identifier)

@@ -24,7 +24,7 @@ from services.authz.audit_events import OutboxEvents
 from services.authz.authentication import Authenticator
 from services.authz.grpc_api.access_servicer import AccessServicer
 from services.authz.grpc_api.api_key_servicer import ApiKeyServicer
-from services.authz.grpc_api.errors import ServiceInterceptor
+from services.authz.grpc_api.errors import authenticated
 from services.authz.grpc_api.management_servicers import add_management_services
 from services.authz.guard import Guard
 from services.authz.management import Management
@@ -85,17 +85,18 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
             await state.load(conn)
         await management.sync_managed_lines()
         server = grpc.aio.server(
-            interceptors=[ServiceInterceptor(authenticator)],
             # Workers share the port; a lone server must not silently share it with another.
             options=[("grpc.so_reuseport", int(settings.workers > 1))],
         )
+        access = AccessServicer(Access(state), management, settings.max_revision_wait_s)
         pb_grpc.add_AccessServiceServicer_to_server(
-            AccessServicer(Access(state), management, settings.max_revision_wait_s), server
+            authenticated(access, "AccessService", authenticator), server
         )
         names = [pb.DESCRIPTOR.services_by_name["AccessService"].full_name]
-        names += add_management_services(server, management)
+        names += add_management_services(server, management, authenticator)
+        api_keys = ApiKeyServicer(ApiKeys(management, authenticator.forget))
         pb_grpc.add_ApiKeyServiceServicer_to_server(
-            ApiKeyServicer(ApiKeys(management, authenticator.forget)), server
+            authenticated(api_keys, "ApiKeyService", authenticator), server
         )
         names.append(pb.DESCRIPTOR.services_by_name["ApiKeyService"].full_name)
         health_servicer = HealthServicer()

@@ -13,9 +13,9 @@ from services.authz.domain.audit import SYSTEM_CALL
 from services.authz.domain.errors import InvalidArgument, PermissionDenied
 from services.authz.domain.guards import CHECK_FOR_OTHERS
 from services.authz.domain.lines import TREE, CheckRequest
-from services.authz.grpc_api.call_info import call_info
+from services.authz.grpc_api.call_info import CURRENT_CALLER, call_info
 from services.authz.grpc_api.converters import caller_principal_type, principal_type
-from services.authz.guard import caller_subject
+from services.authz.guard import caller_subject, subject_of_caller
 from services.authz.management import Management
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -56,11 +56,12 @@ class AccessServicer(pb_grpc.AccessServiceServicer):
 
     async def _may_ask(self, subject: str, scope: str, context: Context) -> None:
         """Asking about oneself needs nothing more; about another principal, a permission."""
-        call = call_info(context)
-        if subject != caller_subject(call):
-            await self.guard.require(call, CHECK_FOR_OTHERS, scope, "access")
+        if subject != subject_of_caller(CURRENT_CALLER.get()):
+            await self.guard.require(call_info(context), CHECK_FOR_OTHERS, scope, "access")
 
     async def _at_revision(self, revision: int, context: Context) -> int:
+        if 0 <= revision <= self.access.state.revision:  # the common case: no waiting
+            return self.access.state.revision
         remaining = context.time_remaining()
         timeout = self.max_wait_s if remaining is None else min(remaining, self.max_wait_s)
         return await self.access.at_revision(revision, max(timeout - 0.05, 0))

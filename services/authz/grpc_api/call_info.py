@@ -1,5 +1,5 @@
-"""Who is calling and from where. The interceptor authenticates the call and puts the caller in a
-context variable; handlers read it here together with the request's metadata."""
+"""Who is calling and from where. The wrapper of every RPC (errors.mapped) authenticates the call
+and puts the caller in a context variable; handlers read it here with the request's metadata."""
 
 from __future__ import annotations
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
+from authz.v1 import authz_pb2 as pb
 from services.authz.authentication import Authenticator
 from services.authz.domain.errors import (
     AlreadyExists,
@@ -45,9 +46,7 @@ def status_of(exc: AuthzError) -> grpc.StatusCode:
 
 
 Behavior = Callable[[Any, Any], Awaitable[Any]]
-
-
-OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+S = TypeVar("S")
 
 
 def mapped(behavior: Behavior, method: str, authenticator: Authenticator) -> Behavior:
@@ -67,33 +66,13 @@ def mapped(behavior: Behavior, method: str, authenticator: Authenticator) -> Beh
     return handle
 
 
-class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Wraps every unary-unary handler: authentication first, errors as status codes, never
-    tracebacks."""
-
-    def __init__(self, authenticator: Authenticator) -> None:
-        self.authenticator = authenticator
-        # The wrapped handler of each method, made once: this runs for every call.
-        self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
-
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
-        ],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any]:
-        wrapped = self._wrapped.get(details.method)
-        if wrapped is not None:
-            return wrapped
-        handler = await continuation(details)
-        if handler is None or details.method.startswith(OPEN_SERVICES):
-            return handler
-        if handler.unary_unary is None:  # fail closed: a streaming RPC must be wrapped first
-            raise RuntimeError(f"{details.method}: only unary RPCs are authenticated here")
-        wrapped = self._wrapped[details.method] = grpc.unary_unary_rpc_method_handler(
-            mapped(handler.unary_unary, details.method, self.authenticator),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
-        return wrapped
+def authenticated(servicer: S, service: str, authenticator: Authenticator) -> S:
+    """The servicer of `service` (in authz.proto) with every RPC wrapped by `mapped`; done once
+    per method at start-up (a server interceptor would cost a sixth of the unary throughput).
+    Only health and reflection are registered without it."""
+    for method in pb.DESCRIPTOR.services_by_name[service].methods:
+        if method.client_streaming or method.server_streaming:  # fail closed
+            raise RuntimeError(f"{method.full_name}: only unary RPCs are authenticated here")
+        behavior = getattr(servicer, method.name)
+        setattr(servicer, method.name, mapped(behavior, method.full_name, authenticator))
+    return servicer

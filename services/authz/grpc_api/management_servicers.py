@@ -11,8 +11,10 @@ import grpc
 
 from authz.v1 import authz_pb2 as pb
 from authz.v1 import authz_pb2_grpc as pb_grpc
+from services.authz.authentication import Authenticator
 from services.authz.grpc_api import converters as c
 from services.authz.grpc_api.call_info import call_info
+from services.authz.grpc_api.errors import authenticated
 from services.authz.management import Management, Written
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -139,8 +141,10 @@ ADDERS: dict[str, Callable[[Any, grpc.aio.Server], None]] = {
 }
 
 
-def add_management_services(server: grpc.aio.Server, management: Management) -> list[str]:
-    """Register every management service; return their full names (for reflection)."""
+def add_management_services(
+    server: grpc.aio.Server, management: Management, authenticator: Authenticator
+) -> list[str]:
+    """Register every management service, authenticated; return their full names (reflection)."""
     names = []
     for resource in RESOURCES:
         crud = Crud(management, resource)
@@ -150,6 +154,7 @@ def add_management_services(server: grpc.aio.Server, management: Management) -> 
             else SimpleNamespace()
         )
         crud.bind(servicer)
-        ADDERS[resource.kind](servicer, server)
-        names.append(pb.DESCRIPTOR.services_by_name[f"{resource.noun}Service"].full_name)
+        service = f"{resource.noun}Service"
+        ADDERS[resource.kind](authenticated(servicer, service, authenticator), server)
+        names.append(pb.DESCRIPTOR.services_by_name[service].full_name)
     return names
