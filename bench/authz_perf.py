@@ -73,6 +73,7 @@ from services.authz.domain.policy_index import PolicyIndex
 from services.authz.guard import Guard
 from services.authz.management import Management
 from services.authz.policy_state import PolicyState, long_lived_allocations
+from services.authz.store.connections import Connections
 from services.authz.store.casbin_adapter import VALUE_COLUMNS, CasbinRuleAdapter, fetch_lines
 from services.authz.store.schema import migrate_authz
 
@@ -917,7 +918,8 @@ async def bootstrap(pool: asyncpg.Pool) -> str:
         await migrate_authz(conn)
     state = PolicyState()
     events = OutboxEvents("audit.events.v1")
-    management = Management(pool, state, events, Guard(state, pool, events))
+    db = Connections(pool)
+    management = Management(db, state, events, Guard(state, db, events))
     async with pool.acquire() as conn:
         await state.load(conn)
     await management.sync_managed_lines()

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import asyncpg
 import typer
 
 from services.authz.audit_events import OutboxEvents
-from services.authz.bootstrap import bootstrap_admin
+from services.authz.bootstrap import bootstrap_admin, bootstrap_operator, issue_user_key
+from services.authz.domain.scopes import is_reserved_account
 from services.authz.guard import Guard
 from services.authz.management import Management
 from services.authz.policy_state import PolicyState
 from services.authz.serving import configure_logging, run_workers, serve_replica
 from services.authz.settings import AuthzSettings
+from services.authz.store.connections import Connections
 from services.authz.store.schema import migrate_authz
 
 cli = typer.Typer(add_completion=False, help="The authorization service.")
@@ -57,6 +60,27 @@ def migrate_command() -> None:
     asyncio.run(main())
 
 
+async def _with_management(run: Callable[[Management], Awaitable[str]]) -> str:
+    """Run a set-up command through the management code, as the SYSTEM caller."""
+    settings = AuthzSettings()
+    pool = await asyncpg.create_pool(
+        settings.database_url.get_secret_value(), min_size=1, max_size=3
+    )
+    try:
+        async with pool.acquire() as conn:
+            await migrate_authz(conn)
+        db = Connections(pool)
+        state = PolicyState()
+        events = OutboxEvents(settings.audit_topic)
+        management = Management(db, state, events, Guard(state, db, events))
+        async with pool.acquire() as conn:
+            await state.load(conn)
+        await management.sync_managed_lines()
+        return await run(management)
+    finally:
+        await pool.close()
+
+
 @cli.command()
 def bootstrap(
     account: Annotated[str, typer.Option(help="the account to create or complete")],
@@ -64,28 +88,38 @@ def bootstrap(
     email: Annotated[str, typer.Option(help="the administrator's email")] = "",
 ) -> None:
     """Create an account's administrator and print an API key token for it, once."""
-    settings = AuthzSettings()
     configure_logging("WARNING")
-
-    async def main() -> str:
-        pool = await asyncpg.create_pool(
-            settings.database_url.get_secret_value(), min_size=1, max_size=3
-        )
-        try:
-            async with pool.acquire() as conn:
-                await migrate_authz(conn)
-            state = PolicyState()
-            events = OutboxEvents(settings.audit_topic)
-            management = Management(pool, state, events, Guard(state, pool, events))
-            async with pool.acquire() as conn:
-                await state.load(conn)
-            await management.sync_managed_lines()
-            return await bootstrap_admin(management, account, admin, email)
-        finally:
-            await pool.close()
-
-    token = asyncio.run(main())
+    if is_reserved_account(account):
+        raise typer.BadParameter("accounts starting with '_' are reserved for the platform")
+    token = asyncio.run(_with_management(lambda m: bootstrap_admin(m, account, admin, email)))
     typer.echo(f"administrator {admin!r} of account {account!r}; API key token (shown once):")
+    typer.echo(token)
+
+
+@cli.command("issue-key")
+def issue_key_command(
+    account: Annotated[str, typer.Option(help="the user's account")],
+    user: Annotated[str, typer.Option(help="the user's identifier (the user must exist)")],
+) -> None:
+    """An operator's command (it needs the database): print a new API key token of an existing
+    user, once. Through the API nobody may issue a key owned by another user; until users
+    accept invitations, this is how a new user gets a first token."""
+    configure_logging("WARNING")
+    token = asyncio.run(_with_management(lambda m: issue_user_key(m, account, user, "operator")))
+    typer.echo(f"API key token of {user!r} in {account!r} (shown once):")
+    typer.echo(token)
+
+
+@cli.command("bootstrap-operator")
+def bootstrap_operator_command(
+    operator: Annotated[str, typer.Option(help="the operator's user identifier")] = "operator",
+    email: Annotated[str, typer.Option(help="the operator's email")] = "",
+) -> None:
+    """Create a platform operator (the only holder of the global permission registry) and
+    print an API key token for it, once."""
+    configure_logging("WARNING")
+    token = asyncio.run(_with_management(lambda m: bootstrap_operator(m, operator, email)))
+    typer.echo(f"platform operator {operator!r}; API key token (shown once):")
     typer.echo(token)
 
 

@@ -1,5 +1,12 @@
 """API keys of users and service accounts: create, list, rotate, revoke. A token's secret leaves
-only in the response that creates it; the store and the events keep its prefix and a hash."""
+only in the response that creates it; the store and the events keep its prefix and a hash.
+
+Who may (DESIGN section 6): a principal manages its own keys. A service account's keys need
+core_serviceaccount_manageapikey on it. Nobody issues (creates or rotates) a key owned by another
+user; listing and revoking another user's keys (offboarding) needs core_user_manage. The caller
+is authorized before anything is looked up in a way it could tell apart: a key that does not
+exist and a key the caller may not touch get the same PERMISSION_DENIED, unless the caller may
+manage every key of that scope (then NOT_FOUND)."""
 
 from __future__ import annotations
 
@@ -11,7 +18,13 @@ from datetime import UTC, datetime
 from services.authz.domain import guards, scopes, tokens, validation
 from services.authz.domain.audit import CallInfo, Change
 from services.authz.domain.entities import ApiKey, PrincipalRef, Stored
-from services.authz.domain.errors import FailedPrecondition, InvalidArgument
+from services.authz.domain.errors import (
+    Denial,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
 from services.authz.management import Changes, Management, Written, change_of
 from services.authz.store.repository import Tx
 
@@ -40,39 +53,74 @@ def as_utc(moment: datetime | None) -> datetime | None:
     return moment.astimezone(UTC) if moment is not None else None
 
 
+Issuing = bool  # True: the operation hands out a new token (create, rotate)
+
+
+def same_principal(call: CallInfo, owner: PrincipalRef) -> bool:
+    c = call.caller
+    return (c.type, c.identifier, c.scope) == (owner.type, owner.identifier, owner.scope)
+
+
 class ApiKeys:
     def __init__(self, management: Management, forget: Callable[[list[str]], None]) -> None:
         self.m = management
         self.forget = forget  # drops revoked tokens from the authentication cache
 
-    async def authorize(self, call: CallInfo, owner: PrincipalRef) -> None:
-        """A principal manages its own keys; others need the permission on the owner."""
-        caller = call.caller
-        if (caller.type, caller.identifier, caller.scope) == (
-            owner.type,
-            owner.identifier,
-            owner.scope,
-        ):
-            return
+    def _permitted(self, call: CallInfo, owner: PrincipalRef, issuing: Issuing) -> Denial | None:
+        """None when the caller may manage the owner's keys, else what it lacks."""
+        if same_principal(call, owner) or call.caller.type == "SYSTEM":
+            return None
         if owner.type == "SERVICE_ACCOUNT":
-            await self.m.guard.require(
-                call, guards.SERVICE_ACCOUNT_KEYS, owner.scope, "api_key", owner.identifier
-            )
-        else:
-            await self.m.guard.require(
-                call, guards.USER_KEYS, owner.scope, "api_key", owner.identifier
-            )
+            permission = guards.SERVICE_ACCOUNT_KEYS
+            if self.m.guard.allowed(call, permission, owner.scope, owner.identifier):
+                return None
+            return Denial(permission, owner.scope, "api_key", owner.identifier)
+        if not issuing and self.m.guard.allowed(
+            call, guards.USER_KEYS, owner.scope, owner.identifier
+        ):
+            return None
+        detail = "nobody issues keys owned by another user" if issuing else ""
+        return Denial(guards.USER_KEYS, owner.scope, "api_key", owner.identifier, detail)
+
+    async def authorize(self, call: CallInfo, owner: PrincipalRef, issuing: Issuing) -> None:
+        denial = self._permitted(call, owner, issuing)
+        if denial is not None:
+            message = denial.detail or f"the caller lacks {denial.permission} in {owner.scope!r}"
+            denied = PermissionDenied(message, denial)
+            await self.m.guard.record(call, denied)
+            raise denied
+
+    async def _authorize_key(
+        self, call: CallInfo, scope: str, identifier: str, issuing: Issuing
+    ) -> None:
+        """Authorize an operation on an existing key, answering alike for a key that is not
+        there and one the caller may not touch (NOT_FOUND only for who may manage them all)."""
+        async with self.m.db.acquire() as conn:
+            stored = await Tx(conn).get("api_key", scope, identifier)
+        if stored is not None:
+            await self.authorize(call, stored.entity.owner, issuing)
+            return
+        manages_all = self.m.guard.allowed(call, guards.SERVICE_ACCOUNT_KEYS, scope) or (
+            not issuing and self.m.guard.allowed(call, guards.USER_KEYS, scope)
+        )
+        if manages_all:
+            raise NotFound(f"API key {identifier!r} does not exist in {scope!r}")
+        denied = PermissionDenied(
+            f"the caller may not manage API key {identifier!r} in {scope!r}",
+            Denial(guards.SERVICE_ACCOUNT_KEYS, scope, "api_key", identifier),
+        )
+        await self.m.guard.record(call, denied)
+        raise denied
 
     async def create(self, key: ApiKey, call: CallInfo, expires_at: datetime | None) -> IssuedToken:
         owner = owner_of(key.owner, key.scope)
         scopes.check_identifier(key.identifier, "api_key.identifier")
-        if len(key.name) > validation.MAX_NAME:
-            raise InvalidArgument("api_key.name", f"longer than {validation.MAX_NAME} characters")
+        validation.text(key.name, "api_key.name")
         now = datetime.now(UTC)
         expiry = as_utc(expires_at)
         if expiry is not None and expiry <= now:
             raise InvalidArgument("api_key.expires_at", "must be in the future")
-        await self.authorize(call, owner)
+        await self.authorize(call, owner, issuing=True)
         issued = tokens.new_token()
         api_key = dataclasses.replace(
             key,
@@ -100,16 +148,18 @@ class ApiKeys:
 
     async def list(self, owner: PrincipalRef, scope: str, call: CallInfo) -> list[Stored]:
         resolved = owner_of(owner, scope)
-        await self.authorize(call, resolved)
-        async with self.m.pool.acquire() as conn:
+        await self.authorize(call, resolved, issuing=False)
+        async with self.m.db.acquire() as conn:
             return await Tx(conn).api_keys_of(
                 OWNER_KINDS[resolved.type], scope, resolved.identifier
             )
 
-    async def _load(self, tx: Tx, scope: str, identifier: str, call: CallInfo) -> ApiKey:
-        stored = await self.m.require(tx, "api_key", scope, identifier)
+    @staticmethod
+    async def _load(tx: Tx, scope: str, identifier: str) -> ApiKey:
+        stored = await tx.get("api_key", scope, identifier)
+        if stored is None:  # deleted since it was authorized
+            raise NotFound(f"API key {identifier!r} does not exist in {scope!r}")
         key: ApiKey = stored.entity
-        await self.authorize(call, key.owner)
         if key.revoked:
             raise FailedPrecondition(f"API key {identifier!r} is revoked")
         return key
@@ -119,16 +169,28 @@ class ApiKeys:
     ) -> IssuedToken:
         scopes.check_scope(scope, "scope")
         scopes.check_identifier(identifier, "identifier")
+        now = datetime.now(UTC)
+        new_expiry = as_utc(expires_at)
+        if new_expiry is not None and new_expiry <= now:
+            raise InvalidArgument("expires_at", "must be in the future")
+        await self._authorize_key(call, scope, identifier, issuing=True)
         issued = tokens.new_token()
         revoked: list[str] = []
 
         async def op(tx: Tx, revision: int, changes: Changes) -> tuple[Written, Change]:
-            key = await self._load(tx, scope, identifier, call)
+            key = await self._load(tx, scope, identifier)
+            expiry = datetime.fromisoformat(key.expires_at) if key.expires_at else None
+            if expiry is not None and expiry <= now:
+                raise FailedPrecondition(
+                    f"API key {identifier!r} has expired: create a new key instead"
+                )
+            expiry = new_expiry or expiry
             revoked.extend(await tx.revoke_tokens(scope, identifier))
-            expiry = as_utc(expires_at) or (
-                datetime.fromisoformat(key.expires_at) if key.expires_at else None
+            new = dataclasses.replace(
+                key,
+                token_prefixes=(issued.prefix,),
+                expires_at=expiry.isoformat() if expiry else None,
             )
-            new = dataclasses.replace(key, token_prefixes=(issued.prefix,))
             await tx.update(new, revision)
             await tx.insert_token(
                 issued.prefix,
@@ -146,10 +208,11 @@ class ApiKeys:
     async def revoke(self, scope: str, identifier: str, call: CallInfo) -> Written:
         scopes.check_scope(scope, "scope")
         scopes.check_identifier(identifier, "identifier")
+        await self._authorize_key(call, scope, identifier, issuing=False)
         revoked: list[str] = []
 
         async def op(tx: Tx, revision: int, changes: Changes) -> tuple[Written, Change]:
-            key = await self._load(tx, scope, identifier, call)
+            key = await self._load(tx, scope, identifier)
             revoked.extend(await tx.revoke_tokens(scope, identifier))
             new = dataclasses.replace(key, revoked=True, token_prefixes=())
             await tx.update(new, revision)

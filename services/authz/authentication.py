@@ -10,11 +10,10 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import asyncpg
-
 from services.authz.domain import tokens
 from services.authz.domain.audit import Caller
 from services.authz.domain.errors import Unauthenticated
+from services.authz.store.connections import Connections
 from services.authz.store.repository import token_record
 
 OWNER_TYPES = {"user": "USER", "service_account": "SERVICE_ACCOUNT"}
@@ -29,8 +28,8 @@ class _Entry:
 
 
 class Authenticator:
-    def __init__(self, pool: asyncpg.Pool, cache_s: float = 5.0) -> None:
-        self.pool = pool
+    def __init__(self, db: Connections, cache_s: float = 5.0) -> None:
+        self.db = db
         self.cache_s = cache_s
         self._cache: dict[str, _Entry] = {}
 
@@ -42,7 +41,7 @@ class Authenticator:
         entry = self._cache.get(prefix)
         if entry is not None and time.monotonic() - entry.fetched < self.cache_s:
             return entry
-        async with self.pool.acquire() as conn:
+        async with self.db.acquire() as conn:
             row = await token_record(conn, prefix)
         if row is None:
             return None

@@ -1,5 +1,6 @@
 """The first account and its administrator: a user bound to _account_admin over everything in
-the account, and an API key whose token is returned once."""
+the account, and an API key whose token is returned once. Likewise a platform operator: a user
+of the reserved account `_platform` bound there to a role holding the permission registry."""
 
 from __future__ import annotations
 
@@ -8,26 +9,50 @@ import secrets
 
 from services.authz.api_keys import ApiKeys
 from services.authz.domain.audit import SYSTEM_CALL
-from services.authz.domain.entities import ApiKey, PrincipalRef, RoleBinding, User
+from services.authz.domain.entities import ApiKey, PrincipalRef, Role, RoleBinding, User
 from services.authz.domain.errors import AlreadyExists
-from services.authz.management import Management
+from services.authz.management import PLATFORM_SCOPE, Management
 
 ADMIN_ROLE = "_account_admin"
 EVERYTHING = "_all_resources_including_child_scopes"
 
 
-async def bootstrap_admin(management: Management, account: str, admin: str, email: str = "") -> str:
+OPERATOR_ROLE = "platform_operator"
+OPERATOR_PERMISSIONS = ("core_permission_manage", "core_permission_view")
+
+
+async def _bound_user(
+    management: Management, account: str, user: str, email: str, role: str, binding: str
+) -> str:
     """Idempotent for the user and the binding; every call issues a new key and token."""
     with contextlib.suppress(AlreadyExists):
-        await management.create(User(account, admin, email, admin), SYSTEM_CALL)
-    principal = PrincipalRef("USER", admin, account)
+        await management.create(User(account, user, email, user), SYSTEM_CALL)
+    principal = PrincipalRef("USER", user, account)
     with contextlib.suppress(AlreadyExists):
         await management.create(
-            RoleBinding(
-                account, f"{admin}-account-admin", principal, account, ADMIN_ROLE, EVERYTHING
-            ),
-            SYSTEM_CALL,
+            RoleBinding(account, binding, principal, account, role, EVERYTHING), SYSTEM_CALL
         )
-    key = ApiKey(account, f"bootstrap-{secrets.token_hex(4)}", principal, "bootstrap")
+    return await issue_user_key(management, account, user, "bootstrap")
+
+
+async def issue_user_key(management: Management, account: str, user: str, name: str) -> str:
+    """An operator's path to a user's first token (no caller may issue another user's key)."""
+    principal = PrincipalRef("USER", user, account)
+    key = ApiKey(account, f"{name}-{secrets.token_hex(4)}", principal, name)
     issued = await ApiKeys(management, lambda _: None).create(key, SYSTEM_CALL, None)
     return issued.token
+
+
+async def bootstrap_admin(management: Management, account: str, admin: str, email: str = "") -> str:
+    return await _bound_user(
+        management, account, admin, email, ADMIN_ROLE, f"{admin}-account-admin"
+    )
+
+
+async def bootstrap_operator(management: Management, operator: str, email: str = "") -> str:
+    with contextlib.suppress(AlreadyExists):
+        role = Role(PLATFORM_SCOPE, OPERATOR_ROLE, "platform operator", OPERATOR_PERMISSIONS)
+        await management.create(role, SYSTEM_CALL)
+    return await _bound_user(
+        management, PLATFORM_SCOPE, operator, email, OPERATOR_ROLE, f"{operator}-operator"
+    )

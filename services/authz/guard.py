@@ -1,16 +1,21 @@
 """Authorization of the service's own API by the RBAC model it serves (dogfooding). A denial is
-answered PERMISSION_DENIED and is itself an audit event (ACCESS_DENIED)."""
+answered PERMISSION_DENIED and is itself an audit event (ACCESS_DENIED), coalesced per caller
+(domain/denials.py). Denials are recorded outside any write transaction: a denied caller never
+holds the revision lock while it waits for a connection."""
 
 from __future__ import annotations
 
-import asyncpg
+import time
 
 from services.authz.domain import catalog, lines, scopes
 from services.authz.domain.audit import Caller, CallInfo, Change
-from services.authz.domain.errors import PermissionDenied
+from services.authz.domain.denials import DenialKey, DenialLimiter
+from services.authz.domain.errors import Denial, PermissionDenied
 from services.authz.domain.lines import CheckRequest
 from services.authz.event_sink import EventSink
 from services.authz.policy_state import PolicyState
+from services.authz.store.connections import Connections
+from services.authz.store.repository import Conn
 
 
 def caller_subject(call: CallInfo) -> str:
@@ -24,10 +29,17 @@ def subject_of_caller(c: Caller) -> str:
 
 
 class Guard:
-    def __init__(self, state: PolicyState, pool: asyncpg.Pool, events: EventSink) -> None:
+    def __init__(
+        self,
+        state: PolicyState,
+        db: Connections,
+        events: EventSink,
+        limiter: DenialLimiter | None = None,
+    ) -> None:
         self.state = state
-        self.pool = pool
+        self.db = db
         self.events = events
+        self.limiter = limiter or DenialLimiter(time.monotonic)
 
     def allowed(self, call: CallInfo, permission: str, scope: str, resource_id: str = "") -> bool:
         if call.caller.type == "SYSTEM":
@@ -39,16 +51,35 @@ class Guard:
     async def require(
         self, call: CallInfo, permission: str, scope: str, kind: str, resource_id: str = ""
     ) -> None:
+        """Outside a transaction: deny (and record the denial) unless the caller holds it."""
         if self.allowed(call, permission, scope, resource_id):
             return
-        await self.record_denial(call, permission, scope, kind, resource_id)
-        raise PermissionDenied(f"the caller lacks {permission} in {scope!r}")
-
-    async def record_denial(
-        self, call: CallInfo, permission: str, scope: str, kind: str, resource_id: str
-    ) -> None:
-        change = Change(
-            "ACCESS_DENIED", kind, scope, resource_id, None, None, {"permission": permission}
+        denied = PermissionDenied(
+            f"the caller lacks {permission} in {scope!r}",
+            Denial(permission, scope, kind, resource_id),
         )
-        async with self.pool.acquire() as conn, conn.transaction():
-            await self.events.record(conn, change, self.state.revision, call)
+        await self.record(call, denied)
+        raise denied
+
+    async def record(
+        self, call: CallInfo, denied: PermissionDenied, conn: Conn | None = None
+    ) -> None:
+        """Record a denial as an audit event (unless coalesced), on `conn` when given (which must
+        not be in a transaction that holds locks), else on a connection of its own."""
+        d = denied.denial
+        if d is None or call.caller.type == "SYSTEM":
+            return
+        key = DenialKey(caller_subject(call), scopes.account(d.scope), d.permission, d.scope)
+        held = self.limiter.admit(key)
+        if held is None:
+            return
+        labels = {"permission": d.permission, **({"coalesced": str(held)} if held else {})}
+        if d.detail:
+            labels["detail"] = d.detail
+        change = Change("ACCESS_DENIED", d.kind, d.scope, d.resource_id, None, None, labels)
+        if conn is not None:
+            async with conn.transaction():
+                await self.events.record(conn, change, self.state.revision, call)
+            return
+        async with self.db.acquire() as own, own.transaction():
+            await self.events.record(own, change, self.state.revision, call)

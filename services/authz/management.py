@@ -16,8 +16,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import asyncpg
-
 from services.authz.domain import catalog, compile, guards, scopes, validation
 from services.authz.domain.audit import SYSTEM_CALL, CallInfo, Change
 from services.authz.domain.entities import (
@@ -38,16 +36,23 @@ from services.authz.domain.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
 )
 from services.authz.domain.guards import Verb
 from services.authz.domain.lines import PolicyLine
 from services.authz.event_sink import EventSink
-from services.authz.guard import Guard
+from services.authz.granting import Granting
+from services.authz.guard import Guard, caller_subject
 from services.authz.policy_state import PERMISSION, PolicyState
-from services.authz.store.repository import Tx
+from services.authz.store.connections import Connections
+from services.authz.store.repository import IdempotencyKey, Tx
 
 T = TypeVar("T")
 MANAGED_SOURCE = "managed"
+# The permission registry is global: only a platform operator, bound in this reserved account
+# (python -m services.authz bootstrap-operator), holds core_permission_manage there.
+PLATFORM_SCOPE = "_platform"
+MAX_REQUEST_ID = 128
 
 
 @dataclass
@@ -152,14 +157,28 @@ def decode_page_token(token: str, kind: str, scope: str) -> str:
         raise InvalidArgument("page_token", "malformed or from another listing") from None
 
 
+def idempotency_key(call: CallInfo, method: str, scope: str, request_id: str) -> IdempotencyKey:
+    """A request id belongs to its caller and the account written: never shared across them."""
+    caller = "system" if call.caller.type == "SYSTEM" else caller_subject(call)
+    return IdempotencyKey(caller, scopes.account(scope) if scope else "", method, request_id)
+
+
+def check_request_id(request_id: str) -> None:
+    if request_id:
+        validation.text(request_id, "request_id", MAX_REQUEST_ID)
+
+
 class Management:
     def __init__(
-        self, pool: asyncpg.Pool, state: PolicyState, events: EventSink, guard: Guard
+        self, db: Connections, state: PolicyState, events: EventSink, guard: Guard
     ) -> None:
-        self.pool = pool
+        self.db = db
         self.state = state
         self.events = events
         self.guard = guard
+        self.granting = Granting(state, self.require)
+        # Tokens revoked by a write here are dropped from this replica's authentication cache.
+        self.forget_tokens: Callable[[list[str]], None] = lambda _: None
 
     async def authorize(
         self, call: CallInfo, kind: str, verb: Verb, scope: str, identifier: str = ""
@@ -170,7 +189,7 @@ class Management:
         if permission is None:
             return
         if kind == "permission":
-            scope = scopes.account(call.caller.scope) if call.caller.scope else ""
+            scope = PLATFORM_SCOPE
         await self.guard.require(call, permission, scope, kind, identifier)
 
     # ------------------------------------------------------------------ plumbing
@@ -178,18 +197,31 @@ class Management:
     async def write(
         self, op: Callable[[Tx, int, Changes], Awaitable[tuple[T, Change | None]]], call: CallInfo
     ) -> T:
-        """Run one write in one transaction: the entity, its lines, the log and its event."""
-        async with self.pool.acquire() as conn:
-            async with conn.transaction():
-                tx = Tx(conn)
-                revision = await tx.bump_revision()
-                changes = Changes()
-                result, change = await op(tx, revision, changes)
-                await tx.log_change(revision, changes.added, changes.removed)
-                if change is not None:
-                    await self.events.record(conn, change, revision, call)
+        """Run one write in one transaction: the entity, its lines, the log and its event. Once
+        the revision lock is held, this replica catches up, so that checks made inside the
+        write (delegation) see every earlier write. A denial inside the write is recorded after
+        the rollback, on the same connection: no lock is held while waiting for another."""
+        async with self.db.acquire() as conn:
+            try:
+                async with conn.transaction():
+                    tx = Tx(conn)
+                    revision = await tx.bump_revision()
+                    await self.state.catch_up(conn)
+                    changes = Changes()
+                    result, change = await op(tx, revision, changes)
+                    await tx.log_change(revision, changes.added, changes.removed)
+                    if change is not None:
+                        await self.events.record(conn, change, revision, call)
+            except PermissionDenied as denied:
+                await self.guard.record(call, denied, conn)
+                raise
             await self.state.catch_up(conn)
         return result
+
+    async def _require_grantable(
+        self, tx: Tx, call: CallInfo, new: Entity, old: Entity | None
+    ) -> None:
+        self.granting.require_held(call, await self.granting.granted_by(tx, new, old), new)
 
     def validate(self, entity: Entity) -> Entity:
         if isinstance(entity, User):
@@ -282,20 +314,22 @@ class Management:
 
     async def create(self, entity: Entity, call: CallInfo, request_id: str = "") -> Written:
         entity = self.validate(entity)
+        check_request_id(request_id)
         await self.authorize(call, entity.kind, "write", entity.scope, entity.identifier)
-        method = f"create:{entity.kind}"
+        key = idempotency_key(call, f"create:{entity.kind}", entity.scope, request_id)
 
         async def op(tx: Tx, revision: int, changes: Changes) -> tuple[Written, Change]:
-            if request_id and (previous := await tx.remembered_response(method, request_id)):
+            if request_id and (previous := await tx.remembered_response(key)):
                 raise _Replay(previous)
             if managed(entity.kind, entity.scope, entity.identifier) is not None:
                 raise FailedPrecondition(f"{entity.identifier!r} is managed and exists already")
             await self._check_references(tx, entity)
+            await self._require_grantable(tx, call, entity, None)
             await tx.insert(entity, revision)
             await self._recompile(tx, entity, changes)
             if request_id:
                 response = {"kind": entity.kind, "body": to_body(entity), "revision": revision}
-                await tx.remember_response(method, request_id, response)
+                await tx.remember_response(key, response)
             return Written(Stored(entity, revision), revision), change_of(
                 "CREATE", entity, None, entity
             )
@@ -315,6 +349,7 @@ class Management:
             old = await self.require(tx, entity.kind, entity.scope, entity.identifier)
             self._match_etag(old, etag)
             await self._check_references(tx, entity)
+            await self._require_grantable(tx, call, entity, old.entity)
             await tx.update(entity, revision)
             await self._recompile(tx, entity, changes)
             change = change_of("UPDATE", entity, old.entity, entity)
@@ -337,11 +372,13 @@ class Management:
             if add:
                 await self.require(tx, "user", scopes.account(scope), user)
                 members.add(user)
+                validation.bounded(tuple(members), "user_group.members", validation.MAX_MEMBERS)
             elif user not in members:
                 raise NotFound(f"user {user!r} is not a member of {identifier!r}")
             else:
                 members.discard(user)
             new = dataclasses.replace(group, members=tuple(sorted(members)))
+            await self._require_grantable(tx, call, new, group)
             await tx.update(new, revision)
             await self._recompile(tx, new, changes)
             action = "ADD_MEMBER" if add else "REMOVE_MEMBER"
@@ -363,15 +400,26 @@ class Management:
         self._refuse_managed(kind, scope, identifier)
         await self.authorize(call, kind, "delete", scope, identifier)
 
+        revoked: list[str] = []
+
         async def op(tx: Tx, revision: int, changes: Changes) -> tuple[int, Change]:
             stored = await self.require(tx, kind, scope, identifier)
             self._match_etag(stored, etag)
             released = await self._release_dependents(tx, stored.entity, cascade, revision, changes)
             await self._drop(tx, stored.entity, changes)
+            if kind in ("user", "service_account"):
+                # Its keys go with it: a principal created later under the same identifier
+                # must not inherit working tokens.
+                revoked.extend(await tx.revoke_tokens_of_owner(kind, scope, identifier))
+                await tx.delete_api_keys_of(kind, scope, identifier)
             labels = {"cascaded": ",".join(released)} if released else {}
+            if revoked:
+                labels["revoked_tokens"] = str(len(revoked))
             return revision, change_of("DELETE", stored.entity, stored.entity, None, **labels)
 
-        return await self.write(op, call)
+        revision = await self.write(op, call)
+        self.forget_tokens(revoked)
+        return revision
 
     async def _release_dependents(
         self, tx: Tx, entity: Entity, cascade: bool, revision: int, changes: Changes
@@ -422,7 +470,7 @@ class Management:
     async def get(self, kind: str, scope: str, identifier: str, call: CallInfo) -> Written:
         check_key(kind, scope, identifier)
         await self.authorize(call, kind, "read", scope, identifier)
-        async with self.pool.acquire() as conn:
+        async with self.db.acquire() as conn:
             stored = await self.require(Tx(conn), kind, scope, identifier)
         return Written(stored, self.state.revision)
 
@@ -437,7 +485,7 @@ class Management:
         size = validation.page_size(page_size)
         after = decode_page_token(page_token, kind, scope)
         await self.authorize(call, kind, "read", scope)
-        async with self.pool.acquire() as conn:
+        async with self.db.acquire() as conn:
             rows = await Tx(conn).list_page(kind, scope, after, size + 1)
         extra = [Stored(m, 0) for m in managed_in_scope(kind, scope) if m.identifier > after]
         page = sorted([*rows, *extra], key=lambda s: str(s.entity.identifier))

@@ -24,12 +24,14 @@ from services.authz.audit_events import OutboxEvents
 from services.authz.authentication import Authenticator
 from services.authz.grpc_api.access_servicer import AccessServicer
 from services.authz.grpc_api.api_key_servicer import ApiKeyServicer
+from services.authz.grpc_api.call_info import parse_networks
 from services.authz.grpc_api.errors import authenticated
 from services.authz.grpc_api.management_servicers import add_management_services
 from services.authz.guard import Guard
 from services.authz.management import Management
 from services.authz.policy_state import PolicyState
 from services.authz.settings import AuthzSettings
+from services.authz.store.connections import Connections, session_settings
 from services.authz.store.repository import NOTIFY_CHANNEL
 from services.authz.store.schema import migrate_authz
 
@@ -73,13 +75,19 @@ async def follow_policy_log(pool: asyncpg.Pool, state: PolicyState, poll_s: floa
 async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer]:
     """Migrate, load the policy, serve; on exit drain in-flight calls and close."""
     pool = await asyncpg.create_pool(
-        settings.database_url.get_secret_value(), min_size=2, max_size=settings.pool_size
+        settings.database_url.get_secret_value(),
+        min_size=2,
+        max_size=settings.pool_size,
+        server_settings=session_settings(settings.statement_timeout_ms, settings.lock_timeout_ms),
     )
     try:
+        db = Connections(pool, settings.pool_acquire_timeout_s)
         state = PolicyState()
         events = OutboxEvents(settings.audit_topic)
-        management = Management(pool, state, events, Guard(state, pool, events))
-        authenticator = Authenticator(pool, settings.token_cache_s)
+        management = Management(db, state, events, Guard(state, db, events))
+        authenticator = Authenticator(db, settings.token_cache_s)
+        management.forget_tokens = authenticator.forget
+        proxies = parse_networks(settings.trusted_proxies)
         async with pool.acquire() as conn:
             await migrate_authz(conn)
             await state.load(conn)
@@ -90,13 +98,13 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
         )
         access = AccessServicer(Access(state), management, settings.max_revision_wait_s)
         pb_grpc.add_AccessServiceServicer_to_server(
-            authenticated(access, "AccessService", authenticator), server
+            authenticated(access, "AccessService", authenticator, proxies), server
         )
         names = [pb.DESCRIPTOR.services_by_name["AccessService"].full_name]
-        names += add_management_services(server, management, authenticator)
+        names += add_management_services(server, management, authenticator, proxies)
         api_keys = ApiKeyServicer(ApiKeys(management, authenticator.forget))
         pb_grpc.add_ApiKeyServiceServicer_to_server(
-            authenticated(api_keys, "ApiKeyService", authenticator), server
+            authenticated(api_keys, "ApiKeyService", authenticator, proxies), server
         )
         names.append(pb.DESCRIPTOR.services_by_name["ApiKeyService"].full_name)
         health_servicer = HealthServicer()

@@ -23,6 +23,14 @@ class AuthzSettings(BaseSettings):
     # A safety net beside LISTEN/NOTIFY: catch up from the policy log this often.
     poll_interval_s: float = 5.0
     pool_size: int = 10
+    # Liveness (DESIGN section 6): no wait without end. A call that cannot get a pooled
+    # connection, a lock or a statement's answer in time fails with UNAVAILABLE.
+    pool_acquire_timeout_s: float = 5.0
+    statement_timeout_ms: int = 10_000
+    lock_timeout_ms: int = 5_000
+    # Proxies whose x-forwarded-for is believed for the audited client IP: addresses or CIDR
+    # networks, comma-separated. Empty: the peer address is the client, whatever it sends.
+    trusted_proxies: str = ""
     # Audit events: written to the outbox with each change; the relay publishes them.
     audit_topic: str = "audit.events.v1"
     kafka_bootstrap_servers: str = "127.0.0.1:19092"

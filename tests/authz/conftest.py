@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from authz.v1 import authz_pb2 as pb
 from authz.v1 import authz_pb2_grpc as pb_grpc
-from services.authz.bootstrap import bootstrap_admin
+from services.authz.bootstrap import bootstrap_admin, bootstrap_operator, issue_user_key
 from services.authz.server import RunningServer, running_server
 from services.authz.settings import AuthzSettings
 
@@ -106,6 +106,17 @@ async def connect(server: RunningServer, token: str | None = None) -> Authz:
 async def admin_token(server: RunningServer, account: str, admin: str = "admin") -> str:
     """A token of the account's administrator (bootstrap), as an operator would get one."""
     return await bootstrap_admin(server.management, account, admin)
+
+
+async def operator(server: RunningServer) -> Authz:
+    """A client of the platform operator, the only holder of the global permission registry."""
+    return await connect(server, await bootstrap_operator(server.management, "operator"))
+
+
+async def user_token(server: RunningServer, account: str, identifier: str) -> str:
+    """A token of an existing user, issued on the operator's path (`issue-key`): through the
+    API nobody issues a key owned by another user."""
+    return await issue_user_key(server.management, account, identifier, "test")
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import grpc
 import pytest
 
 from authz.v1 import authz_pb2 as pb
-from tests.authz.conftest import Authz, bind, create_user, group, user
+from tests.authz.conftest import Authz, bind, create_user, group, operator, user
 
 pytestmark = pytest.mark.integration
 
@@ -245,7 +245,15 @@ async def test_permission_registry_extends_what_roles_may_hold(authz: Authz) -> 
     role = pb.Role(scope="a", identifier="flags", permissions=["core_featureflag_toggle"])
     error = await rpc_error(authz.roles.CreateRole(pb.CreateRoleRequest(role=role)))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    await authz.permissions.CreatePermission(
+    # An account administrator may not change the global registry; the platform operator may.
+    error = await rpc_error(
+        authz.permissions.CreatePermission(
+            pb.CreatePermissionRequest(permission=pb.Permission(name="core_featureflag_toggle"))
+        )
+    )
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    op = await operator(authz.server)
+    await op.permissions.CreatePermission(
         pb.CreatePermissionRequest(permission=pb.Permission(name="core_featureflag_toggle"))
     )
     await authz.roles.CreateRole(pb.CreateRoleRequest(role=role))
@@ -253,10 +261,11 @@ async def test_permission_registry_extends_what_roles_may_hold(authz: Authz) -> 
     names = {p.name for p in listed.permissions}
     assert {"core_featureflag_toggle", "core_pipeline_view"} <= names
     error = await rpc_error(
-        authz.permissions.DeletePermission(pb.DeleteRequest(identifier="core_featureflag_toggle"))
+        op.permissions.DeletePermission(pb.DeleteRequest(identifier="core_featureflag_toggle"))
     )
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     error = await rpc_error(
-        authz.permissions.DeletePermission(pb.DeleteRequest(identifier="core_pipeline_view"))
+        op.permissions.DeletePermission(pb.DeleteRequest(identifier="core_pipeline_view"))
     )
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    await op.channel.close(None)

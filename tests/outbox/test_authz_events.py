@@ -12,7 +12,7 @@ from audit.v1 import event_pb2 as ev
 from authz.v1 import authz_pb2 as pb
 from libs.events import codec
 from services.authz.server import running_server
-from tests.authz.conftest import Authz, connect, settings_for, user
+from tests.authz.conftest import Authz, connect, operator, settings_for, user
 from tests.harness.services import read_topic
 
 pytestmark = pytest.mark.integration
@@ -26,7 +26,11 @@ CALLER = (
 @pytest.fixture
 async def authz_relay(database_url: str, kafka_bootstrap: str, topic: str) -> AsyncIterator[Authz]:
     settings = settings_for(
-        database_url, run_relay=True, kafka_bootstrap_servers=kafka_bootstrap, audit_topic=topic
+        database_url,
+        run_relay=True,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        audit_topic=topic,
+        trusted_proxies="127.0.0.1",  # the test client stands for a proxy: x-forwarded-for counts
     )
     async with running_server(settings) as server:
         client = await connect(server)
@@ -156,27 +160,30 @@ async def test_each_mutating_rpc_emits_one_event(
     want(ev.ACTION_DELETE, "USER_GROUP", "devs", "a/o")
     await a.users.DeleteUser(pb.DeleteRequest(scope="a", identifier="alice"), metadata=md)
     want(ev.ACTION_DELETE, "USER", "alice", "a")
+    # The global registry is the platform operator's (bootstrap-operator: 4 SYSTEM events).
+    op = await operator(a.server)
     permission = (
-        await a.permissions.CreatePermission(
+        await op.permissions.CreatePermission(
             pb.CreatePermissionRequest(permission=pb.Permission(name="core_flag_toggle")),
             metadata=md,
         )
     ).permission
     want(ev.ACTION_CREATE, "PERMISSION", "core_flag_toggle", "_global")
     permission.description = "toggle a flag"
-    await a.permissions.UpdatePermission(permission, metadata=md)
+    await op.permissions.UpdatePermission(permission, metadata=md)
     want(ev.ACTION_UPDATE, "PERMISSION", "core_flag_toggle", "_global")
-    await a.permissions.DeletePermission(
+    await op.permissions.DeletePermission(
         pb.DeleteRequest(identifier="core_flag_toggle"), metadata=md
     )
+    await op.channel.close(None)
     want(ev.ACTION_DELETE, "PERMISSION", "core_flag_toggle", "_global")
 
     # The fixture's bootstrap (admin user, binding, API key) wrote 3 events as SYSTEM first.
-    everything = await read_topic(kafka_bootstrap, topic, len(expected) + 3)
+    everything = await read_topic(kafka_bootstrap, topic, len(expected) + 3 + 4)
     system = [
         r for r in everything if codec.decode(r.value).principal.type == ev.PRINCIPAL_TYPE_SYSTEM
     ]
-    assert len(system) == 3
+    assert len(system) == 3 + 4
     records = [r for r in everything if r not in system]
     events = [codec.decode(r.value) for r in records]
     assert len(events) == len(expected), [e.resource.identifier for e in events]
@@ -193,7 +200,8 @@ async def test_each_mutating_rpc_emits_one_event(
     assert len(set(revisions)) == len(revisions)
     for e in events:
         assert e.principal.type == ev.PRINCIPAL_TYPE_USER
-        assert e.principal.identifier == "admin"
+        global_change = e.scope.account == "_global"
+        assert e.principal.identifier == ("operator" if global_change else "admin")
         assert e.request.request_id == "req-42"
         assert e.request.client_ip == "10.1.2.3"
         assert e.module == "authz"

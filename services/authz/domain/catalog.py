@@ -74,7 +74,11 @@ _PROJECT_RESOURCES = {
 }
 
 _MANAGED_ROLES: dict[str, tuple[scopes.Level, tuple[str, ...]]] = {
-    "_account_admin": ("account", _perms()),
+    # No account role holds the global permission registry: a platform operator does.
+    "_account_admin": (
+        "account",
+        tuple(p for p in _perms() if p != "core_permission_manage"),
+    ),
     "_account_viewer": ("account", _perms(views=True)),
     "_organization_admin": ("organization", _perms(exclude=frozenset({"account", "permission"}))),
     "_organization_viewer": (

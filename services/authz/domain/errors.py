@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class AuthzError(Exception):
     """Root of every error the service answers with on purpose."""
@@ -40,9 +42,26 @@ class Unauthenticated(AuthzError):
         super().__init__("missing or invalid credentials")
 
 
+@dataclass(frozen=True)
+class Denial:
+    """What was refused, for the ACCESS_DENIED audit event."""
+
+    permission: str
+    scope: str
+    kind: str
+    resource_id: str = ""
+    detail: str = ""
+
+
 class PermissionDenied(AuthzError):
-    pass
+    def __init__(self, message: str, denial: Denial | None = None) -> None:
+        super().__init__(message)
+        self.denial = denial
 
 
 class RevisionNotReached(AuthzError):
     """at_least_revision is not visible yet in this replica."""
+
+
+class Unavailable(AuthzError):
+    """A dependency did not answer in time (no pooled connection, a lock, a statement): retry."""

@@ -29,6 +29,7 @@ _ARITY = {"p": 7, "g": 2, "g2": 2}
 DECISION_CACHE_SIZE = 200_000  # ~50 MB of memory at most
 
 Values = tuple[str, ...]  # the values of a p line, in model order
+Selector = tuple[str, str, str, str]  # (scope, mode, resource type, resource id) of a p line
 Resources = set[tuple[str, str]]  # (resource type, resource id) pairs a role is granted on
 # Role maps at a scope: what covers the scope itself, and what covers only the scopes below it.
 _Maps = tuple[dict[str, Resources], dict[str, Resources]]
@@ -285,6 +286,27 @@ class PolicyIndex:
             and values[4] in (ANY, req.resource_type)
             and values[5] in (ANY, req.resource_id)
         )
+
+    def holds(self, subject: str, permission: str, grant: Selector) -> bool:
+        """Whether the subject (itself or through a group) holds `permission` over everything
+        a line with `grant`'s (scope, mode, resource type, resource id) would cover: every
+        request that such a line matches, one of the subject's lines matches too. This is the
+        delegation rule: a caller may grant only what it holds."""
+        scope, mode, resource_type, resource_id = grant
+        roles = self._roles_by_permission.get(permission, set())
+        for bucket, here in self._covering(subject, scope):
+            for values in bucket.lines:
+                # A tree grant needs a tree line (at the scope or above it); an exact one, any
+                # line at the scope or a tree line above it.
+                covers_scope = values[3] == TREE or (mode != TREE and here)
+                if (
+                    covers_scope
+                    and values[1] in roles
+                    and values[4] in (ANY, resource_type)
+                    and values[5] in (ANY, resource_id)
+                ):
+                    return True
+        return False
 
     def permissions_of(self, subject: str, scope: str) -> set[str]:
         """Every permission the subject holds at `scope` on some resource (any type or id)."""

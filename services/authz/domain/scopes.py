@@ -7,14 +7,16 @@ from typing import Literal
 
 from services.authz.domain.errors import InvalidArgument
 
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
+# fullmatch, never match: `$` would accept a trailing newline.
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")
+MAX_SCOPE = 3 * 128 + 2
 LEVELS: tuple[Level, ...] = ("account", "organization", "project")
 
 Level = Literal["account", "organization", "project"]
 
 
 def check_identifier(value: str, field: str) -> str:
-    if not IDENTIFIER.match(value):
+    if not IDENTIFIER.fullmatch(value):
         raise InvalidArgument(
             field, f"{value!r} is not an identifier (^[A-Za-z_][A-Za-z0-9_-]{{0,127}}$)"
         )
@@ -24,11 +26,16 @@ def check_identifier(value: str, field: str) -> str:
 def check_scope(path: str, field: str) -> str:
     """A valid scope path, or InvalidArgument naming the field."""
     parts = path.split("/")
-    if not path or len(parts) > 3:
+    if not path or len(parts) > 3 or len(path) > MAX_SCOPE:
         raise InvalidArgument(field, f"{path!r} is not a scope (account[/organization[/project]])")
     for part in parts:
         check_identifier(part, field)
     return path
+
+
+def is_reserved_account(path: str) -> bool:
+    """Accounts whose name starts with '_' belong to the platform (`_platform`, `_global`)."""
+    return path.startswith("_")
 
 
 def level(path: str) -> Level:

@@ -20,13 +20,29 @@ from services.authz.domain.entities import (
 from services.authz.domain.errors import InvalidArgument
 from services.authz.domain.scopes import check_identifier, check_scope
 
+# Bounds of every text and list field (README, "Limits").
 MAX_NAME = 256
+MAX_DESCRIPTION = 1024
+MAX_EMAIL = 320
+MAX_MEMBERS = 1000
+MAX_PERMISSIONS = 500
+MAX_FILTERS = 50
+MAX_FILTER_IDENTIFIERS = 1000
+MAX_INCLUDED_SCOPES = 100
 
 
-def _text(value: str, field: str, limit: int = MAX_NAME) -> str:
+def text(value: str, field: str, limit: int = MAX_NAME) -> str:
+    """Free text: bounded, printable (no NUL or other control characters)."""
     if len(value) > limit:
         raise InvalidArgument(field, f"longer than {limit} characters")
+    if not value.isprintable():
+        raise InvalidArgument(field, "control characters (NUL, newline, ...) are not allowed")
     return value
+
+
+def bounded(items: tuple[str, ...] | tuple[object, ...], field: str, limit: int) -> None:
+    if len(items) > limit:
+        raise InvalidArgument(field, f"at most {limit} items")
 
 
 def _custom_identifier(value: str, field: str) -> str:
@@ -39,7 +55,8 @@ def _custom_identifier(value: str, field: str) -> str:
 
 
 def _email(value: str, field: str) -> str:
-    if value and ("@" not in value or len(value) > 320 or any(c.isspace() for c in value)):
+    text(value, field, MAX_EMAIL)
+    if value and ("@" not in value or any(c.isspace() for c in value)):
         raise InvalidArgument(field, f"{value!r} is not an email address")
     return value
 
@@ -50,14 +67,15 @@ def user(u: User) -> User:
         raise InvalidArgument("user.account", "users are account-level: give the account only")
     _custom_identifier(u.identifier, "user.identifier")
     _email(u.email, "user.email")
-    _text(u.display_name, "user.display_name")
+    text(u.display_name, "user.display_name")
     return u
 
 
 def user_group(g: UserGroup) -> UserGroup:
     check_scope(g.scope, "user_group.scope")
     _custom_identifier(g.identifier, "user_group.identifier")
-    _text(g.name, "user_group.name")
+    text(g.name, "user_group.name")
+    bounded(g.members, "user_group.members", MAX_MEMBERS)
     for m in g.members:
         check_identifier(m, "user_group.members")
     return dataclasses.replace(g, members=tuple(sorted(set(g.members))))
@@ -66,7 +84,7 @@ def user_group(g: UserGroup) -> UserGroup:
 def service_account(s: ServiceAccount) -> ServiceAccount:
     check_scope(s.scope, "service_account.scope")
     _custom_identifier(s.identifier, "service_account.identifier")
-    _text(s.name, "service_account.name")
+    text(s.name, "service_account.name")
     _email(s.email, "service_account.email")
     return s
 
@@ -74,7 +92,8 @@ def service_account(s: ServiceAccount) -> ServiceAccount:
 def role(r: Role, known_permissions: set[str]) -> Role:
     check_scope(r.scope, "role.scope")
     _custom_identifier(r.identifier, "role.identifier")
-    _text(r.name, "role.name")
+    text(r.name, "role.name")
+    bounded(r.permissions, "role.permissions", MAX_PERMISSIONS)
     unknown = sorted(set(r.permissions) - known_permissions)
     if unknown:
         raise InvalidArgument("role.permissions", f"unknown permissions: {', '.join(unknown)}")
@@ -84,7 +103,9 @@ def role(r: Role, known_permissions: set[str]) -> Role:
 def resource_group(g: ResourceGroup, known_resource_types: set[str]) -> ResourceGroup:
     check_scope(g.scope, "resource_group.scope")
     _custom_identifier(g.identifier, "resource_group.identifier")
-    _text(g.name, "resource_group.name")
+    text(g.name, "resource_group.name")
+    bounded(g.included_scopes, "resource_group.included_scopes", MAX_INCLUDED_SCOPES)
+    bounded(g.resource_filters, "resource_group.resource_filters", MAX_FILTERS)
     for s in g.included_scopes:
         check_scope(s, "resource_group.included_scopes")
         if not scopes.is_within(s, g.scope):
@@ -106,6 +127,9 @@ def resource_group(g: ResourceGroup, known_resource_types: set[str]) -> Resource
                 "resource_group.resource_filters.resource_type",
                 f"unknown resource type {f.resource_type!r}",
             )
+        bounded(
+            f.identifiers, "resource_group.resource_filters.identifiers", MAX_FILTER_IDENTIFIERS
+        )
         for i in f.identifiers:
             check_identifier(i, "resource_group.resource_filters.identifiers")
         filters.append(ResourceFilter(f.resource_type, tuple(sorted(set(f.identifiers)))))
@@ -154,7 +178,7 @@ def role_binding(b: RoleBinding) -> RoleBinding:
 def permission(p: Permission) -> Permission:
     if not catalog.PERMISSION_NAME.match(p.name):
         raise InvalidArgument("permission.name", "must be core_<resourcetype>_<action>, lower case")
-    _text(p.description, "permission.description", 1024)
+    text(p.description, "permission.description", MAX_DESCRIPTION)
     return dataclasses.replace(p, managed=False)
 
 

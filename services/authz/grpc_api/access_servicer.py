@@ -10,7 +10,7 @@ from authz.v1 import authz_pb2 as pb
 from authz.v1 import authz_pb2_grpc as pb_grpc
 from services.authz.access import Access, Principal, subject_of
 from services.authz.domain.audit import SYSTEM_CALL
-from services.authz.domain.errors import InvalidArgument, PermissionDenied
+from services.authz.domain.errors import Denial, InvalidArgument, PermissionDenied
 from services.authz.domain.guards import CHECK_FOR_OTHERS
 from services.authz.domain.lines import TREE, CheckRequest
 from services.authz.grpc_api.call_info import CURRENT_CALLER, call_info
@@ -103,8 +103,9 @@ class AccessServicer(pb_grpc.AccessServiceServicer):
             except (InvalidArgument, PermissionDenied) as exc:
                 results.append(pb.BatchCheckResult(allowed=False, error=item_error(exc)))
         denied_scopes = sorted(scope for scope, may in for_others.items() if not may)
-        for scope in denied_scopes:  # one audit event per scope, not one per item
-            await self.guard.record_denial(call, CHECK_FOR_OTHERS, scope, "access", "")
+        for scope in denied_scopes:  # one per scope at most, and coalesced per caller
+            denial = Denial(CHECK_FOR_OTHERS, scope, "access")
+            await self.guard.record(call, PermissionDenied("denied", denial))
         return pb.BatchCheckResponse(results=results, revision=revision)
 
     async def Explain(self, request: pb.CheckRequest, context: Context) -> pb.ExplainResponse:

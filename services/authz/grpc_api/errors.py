@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import asyncpg
 import grpc
 
 from authz.v1 import authz_pb2 as pb
@@ -21,8 +22,14 @@ from services.authz.domain.errors import (
     PermissionDenied,
     RevisionNotReached,
     Unauthenticated,
+    Unavailable,
 )
-from services.authz.grpc_api.call_info import CURRENT_CALLER, metadata_of
+from services.authz.grpc_api.call_info import (
+    CURRENT_CALLER,
+    TRUSTED_PROXIES,
+    Network,
+    metadata_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +42,23 @@ STATUS: dict[type[AuthzError], grpc.StatusCode] = {
     RevisionNotReached: grpc.StatusCode.DEADLINE_EXCEEDED,
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
 }
+
+# Failures of the database that a retry may cure: a statement or lock wait past its limit, a
+# connection lost or refused. Answered UNAVAILABLE, never INTERNAL, never a hang.
+TRANSIENT: tuple[type[Exception], ...] = (
+    asyncpg.QueryCanceledError,
+    asyncpg.LockNotAvailableError,
+    asyncpg.TransactionRollbackError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.InterfaceError,
+    ConnectionError,
+    TimeoutError,
+)
 
 
 def status_of(exc: AuthzError) -> grpc.StatusCode:
@@ -49,16 +72,26 @@ Behavior = Callable[[Any, Any], Awaitable[Any]]
 S = TypeVar("S")
 
 
-def mapped(behavior: Behavior, method: str, authenticator: Authenticator) -> Behavior:
+def mapped(
+    behavior: Behavior,
+    method: str,
+    authenticator: Authenticator,
+    trusted_proxies: tuple[Network, ...] = (),
+) -> Behavior:
     async def handle(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         try:
             header = metadata_of(context).get("authorization", "")
             CURRENT_CALLER.set(await authenticator.authenticate(header))
+            if trusted_proxies:
+                TRUSTED_PROXIES.set(trusted_proxies)
             return await behavior(request, context)
         except AuthzError as exc:
             await context.abort(status_of(exc), exc.message)
         except grpc.aio.AbortError:
             raise
+        except TRANSIENT as exc:
+            log.warning("%s: unavailable (%s)", method, type(exc).__name__)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the service is busy: retry")
         except Exception:
             log.exception("unhandled error in %s", method)
             await context.abort(grpc.StatusCode.INTERNAL, "internal error")
@@ -66,7 +99,12 @@ def mapped(behavior: Behavior, method: str, authenticator: Authenticator) -> Beh
     return handle
 
 
-def authenticated(servicer: S, service: str, authenticator: Authenticator) -> S:
+def authenticated(
+    servicer: S,
+    service: str,
+    authenticator: Authenticator,
+    trusted_proxies: tuple[Network, ...] = (),
+) -> S:
     """The servicer of `service` (in authz.proto) with every RPC wrapped by `mapped`; done once
     per method at start-up (a server interceptor would cost a sixth of the unary throughput).
     Only health and reflection are registered without it."""
@@ -74,5 +112,6 @@ def authenticated(servicer: S, service: str, authenticator: Authenticator) -> S:
         if method.client_streaming or method.server_streaming:  # fail closed
             raise RuntimeError(f"{method.full_name}: only unary RPCs are authenticated here")
         behavior = getattr(servicer, method.name)
-        setattr(servicer, method.name, mapped(behavior, method.full_name, authenticator))
+        wrapped = mapped(behavior, method.full_name, authenticator, trusted_proxies)
+        setattr(servicer, method.name, wrapped)
     return servicer

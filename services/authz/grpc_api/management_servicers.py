@@ -13,7 +13,7 @@ from authz.v1 import authz_pb2 as pb
 from authz.v1 import authz_pb2_grpc as pb_grpc
 from services.authz.authentication import Authenticator
 from services.authz.grpc_api import converters as c
-from services.authz.grpc_api.call_info import call_info
+from services.authz.grpc_api.call_info import Network, call_info
 from services.authz.grpc_api.errors import authenticated
 from services.authz.management import Management, Written
 
@@ -142,7 +142,10 @@ ADDERS: dict[str, Callable[[Any, grpc.aio.Server], None]] = {
 
 
 def add_management_services(
-    server: grpc.aio.Server, management: Management, authenticator: Authenticator
+    server: grpc.aio.Server,
+    management: Management,
+    authenticator: Authenticator,
+    trusted_proxies: tuple[Network, ...] = (),
 ) -> list[str]:
     """Register every management service, authenticated; return their full names (reflection)."""
     names = []
@@ -155,6 +158,7 @@ def add_management_services(
         )
         crud.bind(servicer)
         service = f"{resource.noun}Service"
-        ADDERS[resource.kind](authenticated(servicer, service, authenticator), server)
+        wrapped = authenticated(servicer, service, authenticator, trusted_proxies)
+        ADDERS[resource.kind](wrapped, server)
         names.append(pb.DESCRIPTOR.services_by_name[service].full_name)
     return names

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -16,6 +16,15 @@ from services.authz.domain.lines import PolicyLine
 from services.authz.store.casbin_adapter import delete_lines_by_source, insert_lines
 
 NOTIFY_CHANNEL = "authz_policy"
+# How long a request id answers a retry with the first response.
+IDEMPOTENCY_TTL_S = 24 * 3600.0
+
+
+class IdempotencyKey(NamedTuple):
+    caller: str
+    account: str
+    method: str
+    request_id: str
 
 
 # A plain connection or one borrowed from a pool.
@@ -121,8 +130,9 @@ class Tx:
 
     async def groups_with_member(self, account: str, user: str) -> list[Stored]:
         rows = await self.conn.fetch(
+            # Exact path matching: a LIKE pattern would treat '_' in the account as a wildcard.
             "SELECT kind, body, etag FROM entities WHERE kind = 'user_group'"
-            " AND (scope = $1 OR scope LIKE $1 || '/%') AND body->'members' ? $2",
+            " AND (scope = $1 OR starts_with(scope, $1 || '/')) AND body->'members' ? $2",
             account,
             user,
         )
@@ -191,6 +201,15 @@ class Tx:
         )
         return [r["prefix"] for r in rows]
 
+    async def delete_api_keys_of(self, owner_kind: str, scope: str, identifier: str) -> None:
+        await self.conn.execute(
+            "DELETE FROM entities WHERE kind = 'api_key' AND scope = $1"
+            " AND body->'owner'->>'identifier' = $2 AND body->'owner'->>'type' = $3",
+            scope,
+            identifier,
+            "USER" if owner_kind == "user" else "SERVICE_ACCOUNT",
+        )
+
     async def api_keys_of(self, owner_kind: str, scope: str, identifier: str) -> list[Stored]:
         rows = await self.conn.fetch(
             "SELECT kind, body, etag FROM entities WHERE kind = 'api_key' AND scope = $1"
@@ -202,23 +221,44 @@ class Tx:
         )
         return [_stored(r) for r in rows]
 
-    async def remembered_response(self, method: str, request_id: str) -> dict[str, Any] | None:
+    async def remembered_response(self, key: IdempotencyKey) -> dict[str, Any] | None:
         raw = await self.conn.fetchval(
-            "SELECT response FROM idempotent_requests WHERE method = $1 AND request_id = $2",
-            method,
-            request_id,
+            "SELECT response FROM idempotent_requests WHERE caller = $1 AND account = $2"
+            " AND method = $3 AND request_id = $4"
+            " AND created_at > now() - make_interval(secs => $5)",
+            *key,
+            IDEMPOTENCY_TTL_S,
         )
         return json.loads(raw) if raw is not None else None
 
-    async def remember_response(
-        self, method: str, request_id: str, response: dict[str, Any]
-    ) -> None:
+    async def remember_response(self, key: IdempotencyKey, response: dict[str, Any]) -> None:
+        """Remember a response (replacing an expired record of the same key), and forget a few
+        expired ones on the way, so the table stays bounded without a job of its own."""
         await self.conn.execute(
-            "INSERT INTO idempotent_requests (method, request_id, response) VALUES ($1, $2, $3)",
-            method,
-            request_id,
+            "DELETE FROM idempotent_requests WHERE ctid = ANY(ARRAY(SELECT ctid FROM"
+            " idempotent_requests WHERE created_at <= now() - make_interval(secs => $1)"
+            " LIMIT 100))",
+            IDEMPOTENCY_TTL_S,
+        )
+        await self.conn.execute(
+            "INSERT INTO idempotent_requests (caller, account, method, request_id, response)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (caller, account, method, request_id)"
+            " DO UPDATE SET response = EXCLUDED.response, created_at = now()",
+            *key,
             json.dumps(response).encode(),
         )
+
+    async def revoke_tokens_of_owner(
+        self, owner_kind: str, owner_scope: str, owner_identifier: str
+    ) -> list[str]:
+        rows = await self.conn.fetch(
+            "UPDATE api_tokens SET revoked_at = now() WHERE owner_kind = $1 AND owner_scope = $2"
+            " AND owner_identifier = $3 AND revoked_at IS NULL RETURNING prefix",
+            owner_kind,
+            owner_scope,
+            owner_identifier,
+        )
+        return [r["prefix"] for r in rows]
 
 
 def parse_log_lines(raw: str) -> list[PolicyLine]:

@@ -1,0 +1,107 @@
+"""What a write grants, and the rule that the caller must hold it (domain/delegation.py).
+
+Runs inside the write's transaction, after the revision lock is taken and this replica has
+caught up, so that it decides on the newest policy; a refusal rolls the write back."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from services.authz.domain import compile, delegation
+from services.authz.domain.audit import CallInfo
+from services.authz.domain.delegation import Grant
+from services.authz.domain.entities import (
+    Entity,
+    ResourceGroup,
+    Role,
+    RoleBinding,
+    Stored,
+    UserGroup,
+)
+from services.authz.domain.errors import Denial, PermissionDenied
+from services.authz.guard import caller_subject
+from services.authz.policy_state import PolicyState
+from services.authz.store.repository import Tx
+
+Lookup = Callable[[Tx, str, str, str], Awaitable[Stored]]  # (tx, kind, scope, identifier)
+
+
+class Granting:
+    def __init__(self, state: PolicyState, lookup: Lookup) -> None:
+        self.state = state
+        self.lookup = lookup
+
+    async def _binding_grants(
+        self,
+        tx: Tx,
+        binding: RoleBinding,
+        role: Role | None = None,
+        group: ResourceGroup | None = None,
+    ) -> set[Grant]:
+        """What an enabled binding grants: its role's permissions over its group's selectors
+        (the role or group given when the write changes it)."""
+        if binding.disabled:
+            return set()
+        if role is None:
+            role = (await self.lookup(tx, "role", binding.role_scope, binding.role)).entity
+        if group is None:
+            group = (
+                await self.lookup(tx, "resource_group", binding.scope, binding.resource_group)
+            ).entity
+        return delegation.grants(role.permissions, compile.resource_group_selectors(group))
+
+    async def granted_by(self, tx: Tx, new: Entity, old: Entity | None) -> set[Grant]:
+        """What writing `new` (over `old`, if any) grants that was not granted before."""
+        if isinstance(new, RoleBinding):
+            before = await self._binding_grants(tx, old) if isinstance(old, RoleBinding) else set()
+            return await self._binding_grants(tx, new) - before
+        if isinstance(new, Role):
+            bindings = await tx.bindings_using_role(new.scope, new.identifier)
+            before_role = old if isinstance(old, Role) else None
+            return await self._through(tx, bindings, new, before_role, None, None)
+        if isinstance(new, ResourceGroup):
+            bindings = await tx.bindings_using_resource_group(new.scope, new.identifier)
+            before_group = old if isinstance(old, ResourceGroup) else None
+            return await self._through(tx, bindings, None, None, new, before_group)
+        if isinstance(new, UserGroup):
+            before_members = set(old.members) if isinstance(old, UserGroup) else set()
+            if not set(new.members) - before_members:
+                return set()
+            bindings = await tx.bindings_of_principal("USER_GROUP", new.scope, new.identifier)
+            found: set[Grant] = set()
+            for b in bindings:
+                found |= await self._binding_grants(tx, b.entity)
+            return found
+        return set()
+
+    async def _through(
+        self,
+        tx: Tx,
+        bindings: list[Stored],
+        role: Role | None,
+        old_role: Role | None,
+        group: ResourceGroup | None,
+        old_group: ResourceGroup | None,
+    ) -> set[Grant]:
+        found: set[Grant] = set()
+        for b in bindings:
+            after = await self._binding_grants(tx, b.entity, role, group)
+            before = await self._binding_grants(tx, b.entity, old_role, old_group)
+            found |= after - before if (old_role or old_group) else after
+        return found
+
+    def require_held(self, call: CallInfo, wanted: set[Grant], entity: Entity) -> None:
+        if call.caller.type == "SYSTEM" or not wanted:
+            return
+        subject = caller_subject(call)
+        missing = delegation.missing(
+            wanted, lambda p, selector: self.state.index.holds(subject, p, selector)
+        )
+        if not missing:
+            return
+        first = delegation.describe(missing[0])
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise PermissionDenied(
+            f"this change would grant what the caller does not hold: {first}{more}",
+            Denial(missing[0][0], entity.scope, entity.kind, entity.identifier, f"grant {first}"),
+        )
