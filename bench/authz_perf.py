@@ -73,8 +73,8 @@ from services.authz.domain.policy_index import PolicyIndex
 from services.authz.guard import Guard
 from services.authz.management import Management
 from services.authz.policy_state import PolicyState, long_lived_allocations
-from services.authz.store.connections import Connections
 from services.authz.store.casbin_adapter import VALUE_COLUMNS, CasbinRuleAdapter, fetch_lines
+from services.authz.store.connections import Connections
 from services.authz.store.schema import migrate_authz
 
 GHZ = ROOT / ".stack" / "bin" / "ghz"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,6 +16,11 @@ from libs.outbox.masking import mask_secrets
 TOPIC = "audit.events.v1"
 SCHEMA_VERSION = 1
 CONTENT_TYPE = "application/x-protobuf; messageType=audit.v1.AuditEvent"
+# An event's largest encoded size: well under Kafka's default message limit (1 MiB), so that one
+# change can never be refused by the broker. Larger states are summarized (see `fit`).
+MAX_EVENT_BYTES = 256 * 1024
+MAX_LABEL_CHARS = 1024
+SUMMARIZED_LABEL = "state_summarized"
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,42 @@ def new_event(
         schema_version=SCHEMA_VERSION,
     )
     event.occurred_at.FromDatetime(occurred_at or datetime.now(UTC))
+    return fit(event, MAX_EVENT_BYTES)
+
+
+def summary_of(state_json: str) -> str:
+    """What stays of a state too large for an event: its size, a digest to match it against
+    the store, and each top-level field (short scalars kept, lists and objects counted)."""
+    fields: dict[str, Any] = {}
+    for key, value in json.loads(state_json).items():
+        if isinstance(value, list | dict):
+            fields[key] = {"count": len(value)}
+        elif isinstance(value, str) and len(value) > 256:
+            fields[key] = {"chars": len(value)}
+        else:
+            fields[key] = value
+    summary = {
+        "summarized": True,
+        "bytes": len(state_json.encode()),
+        "sha256": hashlib.sha256(state_json.encode()).hexdigest(),
+        "fields": fields,
+    }
+    return json.dumps(summary, sort_keys=True)
+
+
+def fit(event: pb.AuditEvent, max_bytes: int) -> pb.AuditEvent:
+    """The event itself when it fits in max_bytes; else its states summarized and long labels
+    cut, marked with the label `state_summarized` (never dropped silently)."""
+    if event.ByteSize() <= max_bytes:
+        return event
+    for key, value in list(event.resource.labels.items()):
+        if len(value) > MAX_LABEL_CHARS:
+            event.resource.labels[key] = value[:MAX_LABEL_CHARS] + f"... ({len(value)} chars)"
+    if event.old_state_json:
+        event.old_state_json = summary_of(event.old_state_json)
+    if event.new_state_json:
+        event.new_state_json = summary_of(event.new_state_json)
+    event.resource.labels[SUMMARIZED_LABEL] = "true"
     return event
 
 

@@ -14,13 +14,21 @@ import pytest
 from pydantic import SecretStr
 
 from audit.v1 import query_pb2_grpc as q_grpc
-from authz.v1 import authz_pb2 as apb
 from services.audit.domain.records import AuditRecord
 from services.audit.query_server import running_query_server
 from services.audit.settings import AuditSettings
 from services.audit.store import repository
 from services.authz.server import running_server
-from tests.authz.conftest import Authz, admin_token, bind, connect, create_user, settings_for, user
+from tests.authz.conftest import (
+    Authz,
+    admin_token,
+    bind,
+    connect,
+    create_user,
+    settings_for,
+    user,
+    user_token,
+)
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -65,13 +73,7 @@ async def viewer_of(api: QueryApi, identifier: str, scope: str) -> str:
         2: ("_project_viewer", "_all_project_level_resources"),
     }[scope.count("/")]
     await bind(api.authz, scope, f"{identifier}-viewer", user(identifier), role, everything)
-    owner = apb.Principal(type=apb.PRINCIPAL_TYPE_USER, identifier=identifier)
-    created = await api.authz.api_keys.CreateApiKey(
-        apb.CreateApiKeyRequest(
-            api_key=apb.ApiKey(scope="a", identifier=f"{identifier}-key", owner=owner)
-        )
-    )
-    return created.token
+    return await user_token(api.authz.server, "a", identifier)
 
 
 def record(i: int, **fields: object) -> AuditRecord:

@@ -183,7 +183,10 @@ def timestamp_or_none(message: Any, field: str) -> datetime | None:
     """A Timestamp field as an aware datetime, None when unset."""
     if not message.HasField(field):
         return None
-    return cast(datetime, getattr(message, field).ToDatetime(tzinfo=UTC))
+    try:
+        return cast(datetime, getattr(message, field).ToDatetime(tzinfo=UTC))
+    except (ValueError, OverflowError, OSError):
+        raise InvalidArgument(field, "out of range (years 1 to 9999)") from None
 
 
 def api_key_from(m: pb.ApiKey) -> ApiKey:
