@@ -1,0 +1,3 @@
+from tests.authz.conftest import authz
+
+__all__ = ["authz"]
