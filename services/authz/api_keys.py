@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 from datetime import UTC, datetime
 
 from services.authz.domain import guards, scopes, tokens, validation
@@ -82,35 +83,39 @@ class ApiKeys:
         detail = "nobody issues keys owned by another user" if issuing else ""
         return Denial(guards.USER_KEYS, owner.scope, "api_key", owner.identifier, detail)
 
+    async def _deny(self, call: CallInfo, denial: Denial, message: str) -> NoReturn:
+        denied = PermissionDenied(message, denial)
+        await self.m.guard.record(call, denied)
+        raise denied
+
     async def authorize(self, call: CallInfo, owner: PrincipalRef, issuing: Issuing) -> None:
         denial = self._permitted(call, owner, issuing)
         if denial is not None:
             message = denial.detail or f"the caller lacks {denial.permission} in {owner.scope!r}"
-            denied = PermissionDenied(message, denial)
-            await self.m.guard.record(call, denied)
-            raise denied
+            await self._deny(call, denial, message)
 
     async def _authorize_key(
         self, call: CallInfo, scope: str, identifier: str, issuing: Issuing
     ) -> None:
         """Authorize an operation on an existing key, answering alike for a key that is not
-        there and one the caller may not touch (NOT_FOUND only for who may manage them all)."""
+        there and one the caller may not touch (NOT_FOUND, or the precise reason, only for a
+        caller who may manage every key of the scope)."""
         async with self.m.db.acquire() as conn:
             stored = await Tx(conn).get("api_key", scope, identifier)
-        if stored is not None:
-            await self.authorize(call, stored.entity.owner, issuing)
+        denial = self._permitted(call, stored.entity.owner, issuing) if stored else None
+        if stored is not None and denial is None:
             return
         manages_all = self.m.guard.allowed(call, guards.SERVICE_ACCOUNT_KEYS, scope) or (
             not issuing and self.m.guard.allowed(call, guards.USER_KEYS, scope)
         )
-        if manages_all:
+        if manages_all and denial is None:
             raise NotFound(f"API key {identifier!r} does not exist in {scope!r}")
-        denied = PermissionDenied(
-            f"the caller may not manage API key {identifier!r} in {scope!r}",
-            Denial(guards.SERVICE_ACCOUNT_KEYS, scope, "api_key", identifier),
+        if manages_all and denial is not None:
+            await self._deny(call, denial, denial.detail or f"the caller lacks {denial.permission}")
+        uniform = denial or Denial(guards.SERVICE_ACCOUNT_KEYS, scope, "api_key", identifier)
+        await self._deny(
+            call, uniform, f"the caller may not manage API key {identifier!r} in {scope!r}"
         )
-        await self.m.guard.record(call, denied)
-        raise denied
 
     async def create(self, key: ApiKey, call: CallInfo, expires_at: datetime | None) -> IssuedToken:
         owner = owner_of(key.owner, key.scope)
