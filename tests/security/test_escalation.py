@@ -254,10 +254,10 @@ async def stage(admin: Authz, attacker: str) -> None:
     await bind(admin, "a", f"{attacker}-one", user(attacker), "secrets", "one_secret")
     admin_key = pb.ApiKey(scope="a", identifier="admins-key", owner=user("admin"))
     await admin.api_keys.CreateApiKey(pb.CreateApiKeyRequest(api_key=admin_key))
-    for robot in ("robot", "minion"):
+    for name in ("robot", "minion"):
         await admin.service_accounts.CreateServiceAccount(
             pb.CreateServiceAccountRequest(
-                service_account=pb.ServiceAccount(scope="a", identifier=robot)
+                service_account=pb.ServiceAccount(scope="a", identifier=name)
             )
         )
     robot = pb.Principal(type=pb.PRINCIPAL_TYPE_SERVICE_ACCOUNT, identifier="robot", scope="a")

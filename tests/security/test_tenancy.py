@@ -5,6 +5,7 @@ changed or named in an answer."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -53,8 +54,13 @@ async def populate(admin: Authz, account: str) -> None:
 
 def attacks(c: Authz, v: str) -> list[tuple[str, Any]]:
     """Every RPC, aimed at account v's entities (or at v's scopes)."""
-    get = lambda i: pb.GetRequest(scope=v, identifier=i)  # noqa: E731
-    delete = lambda i, cascade: pb.DeleteRequest(scope=v, identifier=i, cascade=cascade)  # noqa: E731
+
+    def get(identifier: str) -> pb.GetRequest:
+        return pb.GetRequest(scope=v, identifier=identifier)
+
+    def delete(identifier: str, cascade: bool) -> pb.DeleteRequest:
+        return pb.DeleteRequest(scope=v, identifier=identifier, cascade=cascade)
+
     bot = pb.Principal(type=pb.PRINCIPAL_TYPE_SERVICE_ACCOUNT, identifier="victim_bot", scope=v)
     check = pb.CheckRequest(
         principal=user("bob"),
@@ -226,7 +232,7 @@ async def snapshot(database_url: str, accounts: list[str]) -> list[Any]:
 
 
 @pytest.fixture
-async def tenants(authz: Authz) -> dict[str, Authz]:
+async def tenants(authz: Authz) -> AsyncIterator[dict[str, Authz]]:
     clients = {}
     for account in [ATTACKER, *VICTIMS]:
         clients[account] = await connect(authz.server, await admin_token(authz.server, account))
