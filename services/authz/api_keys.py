@@ -13,8 +13,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NoReturn
 from datetime import UTC, datetime
+from typing import NoReturn
 
 from services.authz.domain import guards, scopes, tokens, validation
 from services.authz.domain.audit import CallInfo, Change
