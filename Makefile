@@ -4,7 +4,7 @@ PY := .venv/bin/python
 STACK := scripts/stack
 STACK_ENV = $$($(STACK) env | sed 's/^/export /')
 
-.PHONY: run test up down status wipe install tools bootstrap gen-protos check-protos lint bench
+.PHONY: run test up down status wipe install tools bootstrap bootstrap-operator issue-key gen-protos check-protos lint bench
 
 run: install up ## bring up Kafka + PostgreSQL and run the services (Ctrl-C stops the services)
 	@eval "$(STACK_ENV)"; scripts/run-services
@@ -42,6 +42,17 @@ ADMIN ?= admin
 bootstrap: install up
 	@eval "$(STACK_ENV)"; AUTHZ_DATABASE_URL=$${AUTHZ_DATABASE_URL:-$$DATABASE_URL} \
 		$(PY) -m services.authz bootstrap --account $(ACCOUNT) --admin $(ADMIN)
+
+# The platform operator (the only holder of the global permission registry), token printed once.
+OPERATOR ?= operator
+bootstrap-operator: install up
+	@eval "$(STACK_ENV)"; AUTHZ_DATABASE_URL=$${AUTHZ_DATABASE_URL:-$$DATABASE_URL} \
+		$(PY) -m services.authz bootstrap-operator --operator $(OPERATOR)
+
+# A first token for an existing user (until invitations): make issue-key ACCOUNT=acme USER_ID=alice
+issue-key: install up
+	@eval "$(STACK_ENV)"; AUTHZ_DATABASE_URL=$${AUTHZ_DATABASE_URL:-$$DATABASE_URL} \
+		$(PY) -m services.authz issue-key --account $(ACCOUNT) --user $(USER_ID)
 
 down:
 	$(STACK) down

@@ -11,6 +11,7 @@ import typer
 
 from services.authz.audit_events import OutboxEvents
 from services.authz.bootstrap import bootstrap_admin, bootstrap_operator, issue_user_key
+from services.authz.domain.errors import AuthzError
 from services.authz.domain.scopes import is_reserved_account
 from services.authz.guard import Guard
 from services.authz.management import Management
@@ -60,6 +61,15 @@ def migrate_command() -> None:
     asyncio.run(main())
 
 
+def _run_set_up(run: Callable[[Management], Awaitable[str]]) -> str:
+    """Run a set-up command; a refusal (say, an unknown user) is one line and exit code 1."""
+    try:
+        return asyncio.run(_with_management(run))
+    except AuthzError as error:
+        typer.echo(f"error: {error.message}", err=True)
+        raise typer.Exit(1) from None
+
+
 async def _with_management(run: Callable[[Management], Awaitable[str]]) -> str:
     """Run a set-up command through the management code, as the SYSTEM caller."""
     settings = AuthzSettings()
@@ -91,7 +101,7 @@ def bootstrap(
     configure_logging("WARNING")
     if is_reserved_account(account):
         raise typer.BadParameter("accounts starting with '_' are reserved for the platform")
-    token = asyncio.run(_with_management(lambda m: bootstrap_admin(m, account, admin, email)))
+    token = _run_set_up(lambda m: bootstrap_admin(m, account, admin, email))
     typer.echo(f"administrator {admin!r} of account {account!r}; API key token (shown once):")
     typer.echo(token)
 
@@ -105,7 +115,7 @@ def issue_key_command(
     user, once. Through the API nobody may issue a key owned by another user; until users
     accept invitations, this is how a new user gets a first token."""
     configure_logging("WARNING")
-    token = asyncio.run(_with_management(lambda m: issue_user_key(m, account, user, "operator")))
+    token = _run_set_up(lambda m: issue_user_key(m, account, user, "operator"))
     typer.echo(f"API key token of {user!r} in {account!r} (shown once):")
     typer.echo(token)
 
@@ -118,7 +128,7 @@ def bootstrap_operator_command(
     """Create a platform operator (the only holder of the global permission registry) and
     print an API key token for it, once."""
     configure_logging("WARNING")
-    token = asyncio.run(_with_management(lambda m: bootstrap_operator(m, operator, email)))
+    token = _run_set_up(lambda m: bootstrap_operator(m, operator, email))
     typer.echo(f"platform operator {operator!r}; API key token (shown once):")
     typer.echo(token)
 
