@@ -12,9 +12,9 @@ import pytest
 
 from audit.v1 import event_pb2 as ev
 from authz.v1 import authz_pb2 as pb
-from libs.events import codec
 from services.authz.domain import guards
 from tests.authz.conftest import Authz, bind, connect, create_user, user, user_token
+from tests.security.attackers import outbox_events
 
 pytestmark = pytest.mark.integration
 
@@ -153,12 +153,7 @@ def management_calls(c: Authz) -> list[tuple[str, Any]]:
 
 
 async def denial_events(database_url: str) -> list[ev.AuditEvent]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        rows = await conn.fetch("SELECT payload FROM outbox ORDER BY id")
-    finally:
-        await conn.close()
-    events = [codec.decode(bytes(r["payload"])) for r in rows]
+    events = await outbox_events(database_url)
     return [e for e in events if e.action == ev.ACTION_ACCESS_DENIED]
 
 
