@@ -193,7 +193,7 @@ CASES = [
         "user manager rotates the administrator's key",
         ["core_user_manage"],
         _rotate_admin_key,
-        "nobody issues keys owned by another user",
+        "may not manage API key 'admins-key'",
     ),
     Case(
         "service account editor issues a key of an admin robot",
