@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -129,9 +130,11 @@ async def test_data_the_store_refuses_goes_to_the_dead_letters_and_the_stream_go
     assert all(dict(r.headers)["reason"].startswith(b"rejected") for r in published)
 
 
-async def test_after_a_broker_restart_the_projector_sees_its_partitions_again(
+async def test_a_worker_restarted_while_the_broker_is_down_projects_when_it_is_back(
     kafka_bootstrap: str, unique_name: str, database_url: str, tmp_path: Path
 ) -> None:
+    """The issue's stall: a worker that joins while the broker's metadata is incomplete must
+    not wait for a metadata refresh to see its partitions."""
     with own_broker(tmp_path) as broker:
         workers = Workers(
             broker.bootstrap, f"t-{unique_name}", f"g-{unique_name}", database_url, tmp_path, []
@@ -142,8 +145,11 @@ async def test_after_a_broker_restart_the_projector_sees_its_partitions_again(
             first = [make_event(i) for i in range(200)]
             await produce(broker.bootstrap, workers.topic, keyed(first))
             await wait_rows(database_url, len(first), workers, timeout_s=60)
+            workers.started[0].send_signal(signal.SIGKILL)
+            workers.started[0].wait(10)
             broker.stop()
-            await asyncio.sleep(3)
+            workers.start()  # joins as soon as the broker answers again
+            await asyncio.sleep(2)
             broker.start()
             second = [make_event(i) for i in range(200, 400)]
             await produce(broker.bootstrap, workers.topic, keyed(second))
