@@ -8,11 +8,11 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 log = logging.getLogger(__name__)
 
-Report = Callable[[], tuple[bool, dict[str, object]]]
+Report = Callable[[], Awaitable[tuple[bool, dict[str, object]]]]
 
 
 def _response(status: str, body: bytes) -> bytes:
@@ -30,7 +30,7 @@ async def _serve_one(
         request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5.0)
         path = request.split(b" ", 2)[1] if request.count(b" ") >= 2 else b""
         if path.split(b"?")[0] in (b"/health", b"/healthz"):
-            healthy, details = report()
+            healthy, details = await asyncio.wait_for(report(), 5.0)
             body = json.dumps(details, default=str).encode()
             writer.write(_response("200 OK" if healthy else "503 Service Unavailable", body))
         else:

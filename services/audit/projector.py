@@ -71,7 +71,7 @@ class Projector:
                 self.settings.health_host, self.settings.health_port, self.health
             )
 
-    def health(self) -> tuple[bool, dict[str, object]]:
+    async def health(self) -> tuple[bool, dict[str, object]]:
         healthy, details = self.liveness.report(time.monotonic())
         return healthy, {**details, "stored": self.stored, "dead_letters": self.dead}
 
