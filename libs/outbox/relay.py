@@ -133,6 +133,7 @@ class Relay:
         sent: list[int] = []
         dead: list[tuple[int, str, str]] = []
         transient: BaseException | None = None
+        alone: list[asyncpg.Record] = []
 
         def settle(row: asyncpg.Record, error: BaseException | None) -> None:
             nonlocal transient
@@ -145,21 +146,36 @@ class Relay:
 
         for row in rows:
             try:
-                future = await producer.send(
-                    row["topic"],
-                    value=row["payload"],
-                    key=row["key"],
-                    headers=[(k, v.encode()) for k, v in json.loads(row["headers"]).items()],
-                )
-                pending.append((row, future))
-            except KafkaError as exc:
+                pending.append((row, await self._send_one(producer, row)))
+            except KafkaError as exc:  # refused before it left: this row's own fault
                 settle(row, exc)
                 if transient is not None:
                     break  # the broker is away: the rest waits for the next attempt
         results = await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
         for (row, _), result in zip(pending, results, strict=True):
-            settle(row, result if isinstance(result, BaseException) else None)
+            if isinstance(result, REFUSED_FOR_GOOD):
+                alone.append(row)  # the broker refuses whole batches: find the culprit
+            else:
+                settle(row, result if isinstance(result, BaseException) else None)
+        for row in alone:
+            if transient is not None:
+                break
+            try:
+                await (await self._send_one(producer, row))
+                settle(row, None)
+            except KafkaError as exc:
+                settle(row, exc)
         return Outcome(sent, dead, transient)
+
+    @staticmethod
+    async def _send_one(producer: AIOKafkaProducer, row: asyncpg.Record) -> asyncio.Future[object]:
+        future: asyncio.Future[object] = await producer.send(
+            row["topic"],
+            value=row["payload"],
+            key=row["key"],
+            headers=[(k, v.encode()) for k, v in json.loads(row["headers"]).items()],
+        )
+        return future
 
     async def publish_batch(self) -> int:
         """Publish up to batch_size pending rows; return how many were settled, sent or dead
