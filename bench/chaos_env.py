@@ -167,7 +167,7 @@ async def wait_serving(port: int, process: Process, timeout_s: float = 60) -> No
             await asyncio.sleep(0.2)
 
 
-async def bootstrap_token(database_url: str, account: str, log: Path) -> str:
+async def bootstrap_token(database_url: str, topic: str, account: str, log: Path) -> str:
     """The account administrator's token, from `python -m services.authz bootstrap`."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -177,7 +177,7 @@ async def bootstrap_token(database_url: str, account: str, log: Path) -> str:
         "--account",
         account,
         cwd=ROOT,
-        env={**os.environ, "AUTHZ_DATABASE_URL": database_url},
+        env={**os.environ, "AUTHZ_DATABASE_URL": database_url, "AUTHZ_AUDIT_TOPIC": topic},
         stdout=asyncio.subprocess.PIPE,
         stderr=log.open("ab"),
     )

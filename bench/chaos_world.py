@@ -94,7 +94,7 @@ class World:
     async def start_writing(self, per_second: float) -> None:
         log = self.workdir / f"bootstrap-{self.name}.log"
         tokens = await asyncio.gather(
-            *(bootstrap_token(self.database_url, a, log) for a in ACCOUNTS)
+            *(bootstrap_token(self.database_url, self.topic, a, log) for a in ACCOUNTS)
         )
         counter = itertools.count()
         for account, token in zip(ACCOUNTS, tokens, strict=True):

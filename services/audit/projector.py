@@ -71,6 +71,11 @@ class Projector:
                 self.settings.health_host, self.settings.health_port, self.health
             )
 
+    async def close(self) -> None:
+        await self.lag.close()
+        if self.health_server is not None:
+            self.health_server.close()
+
     async def health(self) -> tuple[bool, dict[str, object]]:
         healthy, details = self.liveness.report(time.monotonic())
         return healthy, {**details, "stored": self.stored, "dead_letters": self.dead}
@@ -214,6 +219,10 @@ class ProjectorApp(faust.App):
     async def on_first_start(self) -> None:
         await super().on_first_start()
         await self.projector.prepare()  # before the consumer (a child service) subscribes
+
+    async def on_stop(self) -> None:
+        await self.projector.close()
+        await super().on_stop()
 
 
 def create_app(settings: AuditSettings) -> faust.App:
