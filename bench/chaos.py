@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from audit.v1 import event_pb2 as ev
-from bench.chaos_env import Stack
+from bench.chaos_env import Stack, StackError, StackUnavailable
 from bench.chaos_world import Result, World
 from libs.events import codec
 from libs.outbox.writer import add_to_outbox
@@ -190,10 +190,13 @@ async def run(argv: list[str]) -> list[Result]:
         )
         await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
         stack = Stack(workdir)
-        await stack.run("pg-up")
-        await stack.run("kafka-up")
         results = []
         try:
+            try:
+                await stack.run("pg-up")
+                await stack.run("kafka-up")
+            except StackError as exc:
+                raise StackUnavailable(str(exc)) from exc
             for name in names:
                 started = time.monotonic()
                 results.append(await run_scenario(stack, workdir, name, args))
@@ -201,9 +204,7 @@ async def run(argv: list[str]) -> list[Result]:
                     "%s done in %.0f s", name, time.monotonic() - started
                 )
         finally:
-            with contextlib.suppress(RuntimeError):
-                await stack.run("kafka-down")
-            with contextlib.suppress(RuntimeError):
+            with contextlib.suppress(StackError):
                 await stack.run("wipe")
     return results
 

@@ -21,6 +21,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 ROOT = Path(__file__).resolve().parents[1]
 
 
+class StackError(RuntimeError):
+    pass
+
+
+class StackUnavailable(StackError):
+    """The run's own broker or database could not be started (no Java, no PostgreSQL...)."""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -61,7 +69,7 @@ class Stack:
         )
         out, _ = await proc.communicate()
         if proc.returncode != 0:
-            raise RuntimeError(f"scripts/stack {command} failed:\n{out.decode(errors='replace')}")
+            raise StackError(f"scripts/stack {command} failed:\n{out.decode(errors='replace')}")
 
     async def new_database(self) -> str:
         name = f"chaos_{uuid.uuid4().hex[:12]}"
