@@ -4,7 +4,7 @@ PY := .venv/bin/python
 STACK := scripts/stack
 STACK_ENV = $$($(STACK) env | sed 's/^/export /')
 
-.PHONY: run test up down status wipe install tools bootstrap bootstrap-operator issue-key gen-protos check-protos lint bench
+.PHONY: run test up down status wipe install tools bootstrap bootstrap-operator issue-key gen-protos check-protos lint bench chaos
 
 run: install up ## bring up Kafka + PostgreSQL and run the services (Ctrl-C stops the services)
 	@eval "$(STACK_ENV)"; scripts/run-services
@@ -75,3 +75,8 @@ lint: install
 
 bench: install up
 	@eval "$(STACK_ENV)"; $(PY) -m bench
+
+# The audit pipeline under faults, on a broker and a database of its own (a few minutes):
+#   make chaos CHAOS_ARGS="--only broker-10s,poison"
+chaos: install
+	$(PY) -m bench chaos -- $(CHAOS_ARGS)

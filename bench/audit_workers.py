@@ -62,7 +62,7 @@ class ProjectorWorkers:
 
     def start(self) -> subprocess.Popen[bytes]:
         n = len(self.started)
-        env = {**self.env, "AUDIT_DATADIR": str(self._path(n, "faust"))}
+        env = {**self.env, "AUDIT_DATADIR": str(self._path(n, "faust")), "AUDIT_HEALTH_PORT": "0"}
         with self._path(n, "log").open("wb") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "services.audit", "worker"],

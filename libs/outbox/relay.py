@@ -3,8 +3,11 @@
 One relay publishes at a time (a PostgreSQL advisory lock per batch), so several replicas can
 run for availability without reordering an account's events; rows are locked while a batch is
 in flight and marked sent in the same transaction after Kafka acknowledged them (acks=all,
-idempotent producer). The relay wakes on NOTIFY, polls slowly as a safety net, backs off while
-Kafka is away, and prunes rows sent longer ago than the retention.
+idempotent producer). The relay wakes on NOTIFY (listening again if that connection is lost),
+polls slowly as a safety net, backs off while Kafka is away, and prunes rows sent longer ago
+than the retention. A topic is declared (libs/events/topics.py) before the first row for it is
+sent. A row Kafka refuses for good (too large, an invalid topic) is marked dead with the reason
+and the rows after it go on; it is never retried.
 """
 
 from __future__ import annotations
@@ -13,17 +16,36 @@ import asyncio
 import contextlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    InvalidTopicError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    UnsupportedForMessageFormatError,
+)
+from asyncpg.pool import PoolConnectionProxy
 
+from libs.events.topics import TopicSettings, TopicsNotReady, ensure_topics, spec_for
 from libs.outbox.writer import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
 
 RELAY_LOCK_ID = 0x6F7574  # one publishing relay at a time keeps per-key order
+
+# The same record would be refused again: retrying it would block every later row forever.
+REFUSED_FOR_GOOD = (
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    RecordListTooLargeError,
+    InvalidTopicError,
+    UnsupportedForMessageFormatError,
+)
+TRANSIENT = (KafkaError, OSError, TimeoutError, asyncpg.PostgresError, TopicsNotReady)
 
 
 @dataclass(frozen=True)
@@ -36,6 +58,28 @@ class RelayConfig:
     retention_s: float = 7 * 24 * 3600.0
     prune_interval_s: float = 300.0
     request_timeout_ms: int = 10000
+    declare: tuple[str, ...] = ()  # topics ensured at start (others before their first row)
+    topics: TopicSettings = field(default_factory=TopicSettings)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    sent: list[int]
+    dead: list[tuple[int, str, str]]  # id, event id, reason
+    transient: BaseException | None  # the rows neither sent nor dead are tried again
+
+
+def relay_health(
+    oldest_unsent_s: float | None, dead: int, max_age_s: float
+) -> tuple[bool, dict[str, object]]:
+    """Healthy while no publishable row waited longer than max_age_s."""
+    healthy = oldest_unsent_s is None or oldest_unsent_s <= max_age_s
+    return healthy, {
+        "status": "ok" if healthy else "stalled",
+        "oldest_unsent_age_s": None if oldest_unsent_s is None else round(oldest_unsent_s, 1),
+        "dead_rows": dead,
+        "max_age_s": max_age_s,
+    }
 
 
 class Relay:
@@ -43,8 +87,10 @@ class Relay:
         self.pool = pool
         self.config = config
         self.published = 0
+        self.dead = 0
         self._wake = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
+        self._declared: set[str] = set()
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -54,6 +100,8 @@ class Relay:
                 enable_idempotence=True,
                 linger_ms=2,
                 request_timeout_ms=self.config.request_timeout_ms,
+                # Refused here rather than by the broker, where it would fail its whole batch.
+                max_request_size=self.config.topics.max_message_bytes,
             )
             try:
                 await producer.start()
@@ -69,36 +117,100 @@ class Relay:
             with contextlib.suppress(Exception):
                 await producer.stop()
 
+    async def declare(self, topics: set[str] | tuple[str, ...]) -> None:
+        missing = sorted(set(topics) - self._declared)
+        if missing:
+            await ensure_topics(
+                self.config.bootstrap_servers,
+                [spec_for(name, self.config.topics) for name in missing],
+                deadline_s=self.config.request_timeout_ms / 1000,
+            )
+            self._declared.update(missing)
+
+    async def _send(self, rows: list[asyncpg.Record]) -> Outcome:
+        producer = await self._ensure_producer()
+        pending: list[tuple[asyncpg.Record, asyncio.Future[object]]] = []
+        sent: list[int] = []
+        dead: list[tuple[int, str, str]] = []
+        transient: BaseException | None = None
+        alone: list[asyncpg.Record] = []
+
+        def settle(row: asyncpg.Record, error: BaseException | None) -> None:
+            nonlocal transient
+            if error is None:
+                sent.append(row["id"])
+            elif isinstance(error, REFUSED_FOR_GOOD):
+                dead.append((row["id"], str(row["event_id"]), f"{type(error).__name__}: {error}"))
+            elif transient is None:
+                transient = error
+
+        for row in rows:
+            try:
+                pending.append((row, await self._send_one(producer, row)))
+            except KafkaError as exc:  # refused before it left: this row's own fault
+                settle(row, exc)
+                if transient is not None:
+                    break  # the broker is away: the rest waits for the next attempt
+        results = await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
+        for (row, _), result in zip(pending, results, strict=True):
+            if isinstance(result, REFUSED_FOR_GOOD):
+                alone.append(row)  # the broker refuses whole batches: find the culprit
+            else:
+                settle(row, result if isinstance(result, BaseException) else None)
+        for row in alone:
+            if transient is not None:
+                break
+            try:
+                await (await self._send_one(producer, row))
+                settle(row, None)
+            except KafkaError as exc:
+                settle(row, exc)
+        return Outcome(sent, dead, transient)
+
+    @staticmethod
+    async def _send_one(producer: AIOKafkaProducer, row: asyncpg.Record) -> asyncio.Future[object]:
+        future: asyncio.Future[object] = await producer.send(
+            row["topic"],
+            value=row["payload"],
+            key=row["key"],
+            headers=[(k, v.encode()) for k, v in json.loads(row["headers"]).items()],
+        )
+        return future
+
     async def publish_batch(self) -> int:
-        """Publish up to batch_size pending rows; return how many (0: nothing to do, or another
-        relay holds the lock)."""
+        """Publish up to batch_size pending rows; return how many were settled, sent or dead
+        (0: nothing to do, or another relay holds the lock). A transient failure is raised
+        after the rows that did get through are recorded."""
         async with self.pool.acquire() as conn, conn.transaction():
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", RELAY_LOCK_ID):
                 return 0
             rows = await conn.fetch(
-                "SELECT id, topic, key, payload, headers FROM outbox WHERE sent_at IS NULL"
+                "SELECT id, event_id, topic, key, payload, headers FROM outbox"
+                " WHERE sent_at IS NULL AND dead_at IS NULL"
                 " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self.config.batch_size,
             )
             if not rows:
                 return 0
-            producer = await self._ensure_producer()
-            futures = [
-                await producer.send(
-                    row["topic"],
-                    value=row["payload"],
-                    key=row["key"],
-                    headers=[(k, v.encode()) for k, v in json.loads(row["headers"]).items()],
-                )
-                for row in rows
-            ]
-            await asyncio.gather(*futures)
+            await self.declare({row["topic"] for row in rows})
+            outcome = await self._send(rows)
             await conn.execute(
-                "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])",
-                [row["id"] for row in rows],
+                "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])", outcome.sent
             )
-        self.published += len(rows)
-        return len(rows)
+            if outcome.dead:
+                await conn.executemany(
+                    "UPDATE outbox SET dead_at = now(), dead_reason = $2 WHERE id = $1",
+                    [(row_id, reason) for row_id, _, reason in outcome.dead],
+                )
+        for row_id, event_id, reason in outcome.dead:
+            log.error(
+                "outbox row %d (event %s) refused by Kafka, set aside: %s", row_id, event_id, reason
+            )
+        self.published += len(outcome.sent)
+        self.dead += len(outcome.dead)
+        if outcome.transient is not None:
+            raise outcome.transient
+        return len(outcome.sent) + len(outcome.dead)
 
     async def prune(self) -> int:
         result = await self.pool.execute(
@@ -107,13 +219,37 @@ class Relay:
         )
         return int(result.split()[-1])
 
+    async def health(self, max_age_s: float) -> tuple[bool, dict[str, object]]:
+        try:
+            row = await self.pool.fetchrow(
+                "SELECT (SELECT extract(epoch FROM now() - min(created_at))::float8 FROM outbox"
+                "        WHERE sent_at IS NULL AND dead_at IS NULL) AS oldest,"
+                " (SELECT count(*) FROM outbox WHERE dead_at IS NOT NULL) AS dead",
+                timeout=3,
+            )
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            return False, {"status": "database unreachable", "error": type(exc).__name__}
+        assert row is not None
+        return relay_health(row["oldest"], row["dead"], max_age_s)
+
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
 
-    async def run(self) -> None:
-        """Publish until cancelled."""
+    async def _listen(self, current: PoolConnectionProxy | None) -> PoolConnectionProxy:
+        """A connection LISTENing for new rows; a lost one is replaced (rows that arrived
+        meanwhile are found by the next publish)."""
+        if current is not None and not current.is_closed():
+            return current
+        if current is not None:
+            with contextlib.suppress(Exception):
+                await self.pool.release(current)
         listener = await self.pool.acquire()
         await listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        return listener
+
+    async def run(self) -> None:
+        """Publish until cancelled."""
+        listener: PoolConnectionProxy | None = None
         backoff = self.config.backoff_initial_s
         loop = asyncio.get_running_loop()
         next_prune = loop.time()
@@ -121,13 +257,15 @@ class Relay:
             while True:
                 self._wake.clear()  # a NOTIFY from here on wakes the wait below
                 try:
+                    listener = await self._listen(listener)
+                    await self.declare(self.config.declare)
                     while await self.publish_batch() == self.config.batch_size:
                         pass  # a full batch: there may be more right away
                     backoff = self.config.backoff_initial_s
                     if loop.time() >= next_prune:
                         await self.prune()
                         next_prune = loop.time() + self.config.prune_interval_s
-                except (KafkaError, OSError, TimeoutError, asyncpg.PostgresError) as exc:
+                except (*TRANSIENT, asyncpg.InterfaceError) as exc:
                     log.warning("outbox relay: %r; retrying in %.1f s", exc, backoff)
                     await self._drop_producer()
                     await asyncio.sleep(backoff)
@@ -136,7 +274,9 @@ class Relay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.config.poll_interval_s)
         finally:
-            with contextlib.suppress(Exception):
-                await listener.remove_listener(NOTIFY_CHANNEL, self._on_notify)
-            await self.pool.release(listener)
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    await listener.remove_listener(NOTIFY_CHANNEL, self._on_notify)
+                with contextlib.suppress(Exception):
+                    await self.pool.release(listener)
             await self._drop_producer()

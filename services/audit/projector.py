@@ -1,13 +1,19 @@
 """The faust-streaming projector: audit.events.v1 -> audit_events, batch by batch.
 
-The agent is thin: decode and validate each event, write the batch in one transaction, retry a
-database error until it succeeds. Faust acknowledges a batch's offsets only when the loop body
-returns, i.e. after the commit; an exception would ack it anyway, so nothing here raises."""
+The agent is thin: decode and validate each event, write the batch in one transaction. Faust
+acknowledges a batch's offsets only when the loop body returns, i.e. after the commit; an
+exception would ack it anyway, so nothing here raises. A store failure is classified
+(domain/failures.py): a transient one is retried with backoff until it passes; data the store
+refuses for good is found by bisecting the batch and that one event becomes a dead letter, in
+the same retried transaction as the rest of its half. Dead letters reach their topic only after
+the commit, and a failed send there loses nothing (the table holds them)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +21,12 @@ from typing import Any
 import asyncpg
 import faust
 
+from libs.events.topics import TopicSettings, ensure_topics, spec_for
+from libs.health_http import start_health_server
+from services.audit.domain.failures import printable_reason, rejected_for_good
+from services.audit.domain.liveness import LagSample, Liveness
 from services.audit.domain.records import AuditRecord, InvalidEvent, record_from_bytes
+from services.audit.lag_probe import GroupLag
 from services.audit.settings import AuditSettings
 from services.audit.store import repository
 from services.audit.store.repository import DeadLetter
@@ -23,6 +34,12 @@ from services.audit.store.repository import DeadLetter
 log = logging.getLogger(__name__)
 
 RETRYABLE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+
+Incoming = tuple[AuditRecord, DeadLetter]  # a decoded event and where it came from
+
+
+class RejectedForGood(Exception):
+    """PostgreSQL refuses this data and always will."""
 
 
 class Projector:
@@ -34,6 +51,42 @@ class Projector:
         self.pool: asyncpg.Pool | None = None
         self.stored = 0
         self.dead = 0
+        self.liveness = Liveness(settings.stall_after_s, time.monotonic())
+        self.lag = GroupLag(settings.kafka_bootstrap_servers, settings.group_id, settings.topic)
+        self.health_server: asyncio.Server | None = None
+
+    async def prepare(self) -> None:
+        """Before faust subscribes: the topics exist with their declared partitions, and the
+        health endpoint answers."""
+        topics = TopicSettings()
+        await ensure_topics(
+            self.settings.kafka_bootstrap_servers,
+            [
+                spec_for(self.settings.topic, topics),
+                spec_for(self.settings.dead_letter_topic, topics),
+            ],
+        )
+        if self.settings.health_port >= 0 and self.health_server is None:
+            self.health_server = await start_health_server(
+                self.settings.health_host, self.settings.health_port, self.health
+            )
+
+    async def close(self) -> None:
+        await self.lag.close()
+        if self.health_server is not None:
+            self.health_server.close()
+
+    async def health(self) -> tuple[bool, dict[str, object]]:
+        healthy, details = self.liveness.report(time.monotonic())
+        return healthy, {**details, "stored": self.stored, "dead_letters": self.dead}
+
+    async def observe_lag(self, assigned: set[Any]) -> None:
+        sampled = await self.lag.sample()
+        owned = tuple(sorted(tp.partition for tp in assigned if tp.topic == self.settings.topic))
+        lag, committed = sampled if sampled is not None else (None, 0)
+        if sampled is None and self.liveness.last is not None:
+            committed = self.liveness.last.committed
+        self.liveness.observe(LagSample(time.monotonic(), lag, committed, owned))
 
     async def _pool(self) -> asyncpg.Pool:
         while self.pool is None:
@@ -55,24 +108,25 @@ class Projector:
                 await asyncio.sleep(1.0)
         return self.pool
 
-    def split(self, events: Sequence[Any]) -> tuple[list[AuditRecord], list[DeadLetter]]:
-        records, dead = [], []
+    def split(self, events: Sequence[Any]) -> tuple[list[Incoming], list[DeadLetter]]:
+        incoming, dead = [], []
         for event in events:
             message = event.message
+            source = DeadLetter(
+                message.topic, message.partition, message.offset, event.key,
+                event.value or b"", "",
+            )  # fmt: skip
             try:
-                records.append(record_from_bytes(event.value or b""))
+                incoming.append((record_from_bytes(source.payload), source))
             except InvalidEvent as exc:
-                dead.append(
-                    DeadLetter(
-                        message.topic, message.partition, message.offset, event.key,
-                        event.value or b"", str(exc),
-                    )
-                )  # fmt: skip
-        return records, dead
+                dead.append(dataclasses.replace(source, reason=printable_reason(str(exc))))
+        return incoming, dead
 
     async def handle(self, events: Sequence[Any]) -> None:
-        records, dead = self.split(events)
-        for letter in dead:
+        incoming, dead = self.split(events)
+        letters = await self._store(incoming, dead)
+        self.dead += len(letters)
+        for letter in letters:
             log.warning(
                 "dead letter %s[%d]@%d: %s",
                 letter.topic,
@@ -80,26 +134,71 @@ class Projector:
                 letter.offset,
                 letter.reason,
             )
-            await self.dead_letter_topic.send(
-                key=letter.key,
-                value=letter.payload,
-                headers={
-                    "reason": letter.reason.encode(),
-                    "source-offset": str(letter.offset).encode(),
-                },
-            )
+        await self._publish(letters)
+
+    async def _store(self, incoming: list[Incoming], dead: list[DeadLetter]) -> list[DeadLetter]:
+        """Store the events and dead letters; return every dead letter written."""
+        try:
+            await self._write([record for record, _ in incoming], dead)
+            return dead
+        except RejectedForGood as exc:
+            if len(incoming) == 1:
+                reason = printable_reason(f"rejected by the audit store: {exc}")
+                letter = dataclasses.replace(incoming[0][1], reason=reason)
+                await self._write([], [*dead, letter])
+                return [*dead, letter]
+            if not incoming:
+                raise  # dead letters alone are bytea and cleaned text: never expected
+            half = len(incoming) // 2  # in order: the first half commits before the second
+            return await self._store(incoming[:half], dead) + await self._store(incoming[half:], [])
+
+    async def _write(self, records: list[AuditRecord], dead: list[DeadLetter]) -> None:
+        """One transaction, retried with backoff while the failure is transient."""
         delay = 0.1
         while True:
             pool = await self._pool()
             try:
                 async with pool.acquire() as conn:
                     self.stored += await repository.write_batch(conn, records, dead)
-                self.dead += len(dead)
                 return
+            except asyncpg.PostgresError as exc:
+                if rejected_for_good(exc.sqlstate):
+                    raise RejectedForGood(f"{exc.sqlstate} {type(exc).__name__}: {exc}") from exc
+                log.warning("writing a batch failed: %r; retrying in %.1f s", exc, delay)
             except RETRYABLE as exc:
                 log.warning("writing a batch failed: %r; retrying in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.settings.retry_backoff_max_s)
+
+    async def _publish(self, letters: list[DeadLetter]) -> None:
+        """The dead-letter topic, after the commit: a failure is logged, the table keeps them."""
+        timeout = self.settings.dead_letter_send_timeout_s
+        for letter in letters:
+            try:
+                delivered = await asyncio.wait_for(
+                    self.dead_letter_topic.send(
+                        key=letter.key,
+                        value=letter.payload,
+                        headers={
+                            "reason": letter.reason.encode(),
+                            "source-topic": letter.topic.encode(),
+                            "source-partition": str(letter.partition).encode(),
+                            "source-offset": str(letter.offset).encode(),
+                        },
+                        force=True,  # now, not attached to the batch's acknowledgement
+                    ),
+                    timeout,
+                )
+                await asyncio.wait_for(asyncio.shield(delivered), timeout)
+            except Exception as exc:  # the table already holds the letter
+                log.error(
+                    "dead letter %s[%d]@%d not published to %s (%r); it is in audit_dead_letters",
+                    letter.topic,
+                    letter.partition,
+                    letter.offset,
+                    self.settings.dead_letter_topic,
+                    exc,
+                )
 
     async def maintain(self) -> None:
         pool = await self._pool()
@@ -114,16 +213,33 @@ class Projector:
             log.warning("partition maintenance failed: %r; next time", exc)
 
 
+class ProjectorApp(faust.App):
+    projector: Projector
+
+    async def on_first_start(self) -> None:
+        await super().on_first_start()
+        await self.projector.prepare()  # before the consumer (a child service) subscribes
+
+    async def on_stop(self) -> None:
+        await self.projector.close()
+        await super().on_stop()
+
+
 def create_app(settings: AuditSettings) -> faust.App:
-    app = faust.App(
+    topics = TopicSettings()
+    metadata_max_age_ms = int(settings.metadata_max_age_s * 1000)
+    app = ProjectorApp(
         settings.group_id,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
         datadir=settings.datadir,
         store="memory://",
         web_enabled=False,
-        topic_replication_factor=1,
-        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=topics.replication_factor,
+        topic_partitions=topics.partitions,
+        topic_allow_declare=True,  # faust's own internal topics
         consumer_auto_offset_reset="earliest",
+        consumer_metadata_max_age_ms=metadata_max_age_ms,
+        producer_metadata_max_age_ms=metadata_max_age_ms,
         broker_commit_interval=0.5,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=max(settings.session_timeout_s / 5, 0.5),
@@ -133,7 +249,7 @@ def create_app(settings: AuditSettings) -> faust.App:
     topic = app.topic(settings.topic, key_type=bytes, value_type=bytes)
     dead_letter_topic = app.topic(settings.dead_letter_topic, key_type=bytes, value_type=bytes)
     projector = Projector(settings, dead_letter_topic)
-    app.projector = projector  # type: ignore[attr-defined]
+    app.projector = projector
 
     @app.agent(topic, concurrency=1)
     async def project(stream: faust.StreamT[Any]) -> None:
@@ -146,5 +262,9 @@ def create_app(settings: AuditSettings) -> faust.App:
     @app.timer(interval=settings.maintenance_interval_s)  # type: ignore[untyped-decorator]
     async def maintain() -> None:
         await projector.maintain()
+
+    @app.timer(interval=settings.health_interval_s)  # type: ignore[untyped-decorator]
+    async def observe_lag() -> None:
+        await projector.observe_lag(app.consumer.assignment())
 
     return app

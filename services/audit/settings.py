@@ -20,7 +20,10 @@ class AuditSettings(BaseSettings):
     topic: str = "audit.events.v1"
     dead_letter_topic: str = "audit.events.v1.dlq"
     group_id: str = "audit-projector"  # the consumer group: workers with one id share the work
-    topic_partitions: int = 8  # used when the projector declares the topic
+    # Partitions and topic settings: AUDIT_TOPIC_* (libs/events/topics.py, shared with the relay).
+    # How often the consumer refreshes metadata: partitions it should own but missed (a topic
+    # created late, a broker restarted mid-join) are seen within this time, not aiokafka's 5 min.
+    metadata_max_age_s: float = 5.0
     batch_size: int = 2000
     batch_within_s: float = 0.05  # a lone event waits at most this long (p99 ~ 64 ms measured)
     retention_days: int = 730
@@ -31,6 +34,15 @@ class AuditSettings(BaseSettings):
     session_timeout_s: float = 10.0
     datadir: str = str(Path(tempfile.gettempdir()) / "authz-audit-faust")  # faust's local state
     log_level: str = "INFO"
+    # The worker's HTTP health (GET /health): 503 when events wait and nothing was committed
+    # for stall_after_s. Port 0 picks a free one; -1 turns it off.
+    health_host: str = "127.0.0.1"
+    health_port: int = 8081
+    health_interval_s: float = 2.0
+    stall_after_s: float = 30.0
+    # A store failure that is not the data's fault is retried, backing off up to this.
+    retry_backoff_max_s: float = 5.0
+    dead_letter_send_timeout_s: float = 10.0
     # The query API (python -m services.audit serve).
     host: str = "127.0.0.1"
     port: int = 50052

@@ -5,10 +5,14 @@ they were written by this replica or another (which NOTIFYs)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from services.authz.domain import catalog
 from services.authz.domain.errors import RevisionNotReached
@@ -16,7 +20,7 @@ from services.authz.domain.lines import PolicyLine
 from services.authz.domain.policy_index import PolicyIndex
 from services.authz.store import repository
 from services.authz.store.casbin_adapter import fetch_lines
-from services.authz.store.repository import Conn
+from services.authz.store.repository import NOTIFY_CHANNEL, Conn
 
 log = logging.getLogger(__name__)
 
@@ -102,3 +106,76 @@ class PolicyState:
             raise RevisionNotReached(
                 f"revision {revision} is not visible yet (this replica is at {self.revision})"
             ) from None
+
+
+async def follow_policy_log(
+    pool: asyncpg.Pool, state: PolicyState, poll_s: float, reconnect_max_s: float = 5.0
+) -> None:
+    """Catch up on NOTIFY from other replicas, and every poll_s seconds as a safety net.
+
+    The LISTEN connection can be lost (a PostgreSQL restart, a terminated backend, a network
+    cut) without an error anywhere else: it is then replaced, and the replica catches up at
+    once, since the notifications sent meanwhile are gone."""
+    wake = asyncio.Event()
+    lost = asyncio.Event()
+
+    def on_notify(*_: object) -> None:
+        wake.set()
+
+    def on_lost(*_: object) -> None:
+        lost.set()
+        wake.set()
+
+    backoff = 0.1
+    listener: PoolConnectionProxy | None = None
+    try:
+        while True:
+            if listener is None or lost.is_set() or listener.is_closed():
+                listener = await _relisten(pool, listener, on_notify, on_lost)
+                if listener is None:
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, reconnect_max_s)
+                    continue
+                lost.clear()
+                backoff = 0.1
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), poll_s)
+            wake.clear()
+            try:
+                async with pool.acquire() as conn:
+                    await state.catch_up(conn)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                log.warning("catching up from the policy log failed; retrying", exc_info=True)
+                lost.set()  # the listener likely went with it: check it before waiting
+    finally:
+        if listener is not None:
+            with contextlib.suppress(Exception):
+                await listener.remove_listener(NOTIFY_CHANNEL, on_notify)
+            with contextlib.suppress(Exception):
+                await pool.release(listener)
+
+
+async def _relisten(
+    pool: asyncpg.Pool,
+    old: PoolConnectionProxy | None,
+    on_notify: Callable[..., None],
+    on_lost: Callable[..., None],
+) -> PoolConnectionProxy | None:
+    """A fresh LISTENing connection, or None when PostgreSQL cannot be reached yet."""
+    if old is not None:
+        log.warning("the policy log listener was lost; listening again")
+        with contextlib.suppress(Exception):
+            await pool.release(old)
+    try:
+        listener: PoolConnectionProxy = await pool.acquire()
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+        return None
+    try:
+        listener.add_termination_listener(on_lost)
+        await listener.add_listener(NOTIFY_CHANNEL, on_notify)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+        with contextlib.suppress(Exception):
+            await pool.release(listener)
+        return None
+    return listener

@@ -29,10 +29,9 @@ from services.authz.grpc_api.errors import authenticated
 from services.authz.grpc_api.management_servicers import add_management_services
 from services.authz.guard import Guard
 from services.authz.management import Management
-from services.authz.policy_state import PolicyState
+from services.authz.policy_state import PolicyState, follow_policy_log
 from services.authz.settings import AuthzSettings
 from services.authz.store.connections import Connections, session_settings
-from services.authz.store.repository import NOTIFY_CHANNEL
 from services.authz.store.schema import migrate_authz
 
 log = logging.getLogger(__name__)
@@ -45,30 +44,6 @@ class RunningServer:
     state: PolicyState
     health: HealthServicer
     management: Management
-
-
-async def follow_policy_log(pool: asyncpg.Pool, state: PolicyState, poll_s: float) -> None:
-    """Catch up on NOTIFY from other replicas, and every poll_s seconds as a safety net."""
-    wake = asyncio.Event()
-
-    def on_notify(*_: object) -> None:
-        wake.set()
-
-    listener = await pool.acquire()
-    try:
-        await listener.add_listener(NOTIFY_CHANNEL, on_notify)
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), poll_s)
-            wake.clear()
-            try:
-                async with pool.acquire() as conn:
-                    await state.catch_up(conn)
-            except (OSError, asyncpg.PostgresError):
-                log.warning("catching up from the policy log failed; retrying", exc_info=True)
-    finally:
-        await listener.remove_listener(NOTIFY_CHANNEL, on_notify)
-        await pool.release(listener)
 
 
 @contextlib.asynccontextmanager
@@ -121,7 +96,13 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
         await server.start()
         background = [asyncio.create_task(follow_policy_log(pool, state, settings.poll_interval_s))]
         if settings.run_relay:
-            relay = Relay(pool, RelayConfig(bootstrap_servers=settings.kafka_bootstrap_servers))
+            relay = Relay(
+                pool,
+                RelayConfig(
+                    bootstrap_servers=settings.kafka_bootstrap_servers,
+                    declare=(settings.audit_topic,),
+                ),
+            )
             background.append(asyncio.create_task(relay.run()))
         for name in ["", *names]:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

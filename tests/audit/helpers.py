@@ -69,7 +69,7 @@ class Workers:
     tmp_path: Path
     started: list[subprocess.Popen[bytes]]
 
-    def start(self) -> subprocess.Popen[bytes]:
+    def start(self, **extra_env: str) -> subprocess.Popen[bytes]:
         n = len(self.started)
         env = {
             **os.environ,
@@ -82,6 +82,8 @@ class Workers:
             "AUDIT_SESSION_TIMEOUT_S": "6",
             "AUDIT_LOG_LEVEL": "WARNING",
             "AUDIT_BATCH_SIZE": "500",
+            "AUDIT_HEALTH_PORT": "-1",
+            **extra_env,
         }
         log = (self.tmp_path / f"worker-{n}.log").open("wb")
         proc = subprocess.Popen(

@@ -35,5 +35,15 @@ def test_every_named_service_and_module_exists() -> None:
                 if isinstance(service["command"], list)
                 else service["command"]
             )
-            assert re.fullmatch(r"services\.\w+", module), module
+            assert re.fullmatch(r"services\.\w+|libs\.outbox", module), module
             assert (ROOT / module.replace(".", "/") / "__main__.py").is_file(), module
+
+
+def test_the_pipeline_processes_are_probed_on_their_http_health() -> None:
+    services = load()["services"]
+    for name, port_setting in (("audit", "AUDIT_HEALTH_PORT"), ("relay", "OUTBOX_HEALTH_PORT")):
+        port = services[name]["environment"][port_setting]
+        probe = " ".join(services[name]["healthcheck"]["test"])
+        assert f"http://127.0.0.1:{port}/health" in probe, name
+        assert "/proc" not in probe
+    assert services["authz"]["environment"]["AUTHZ_RUN_RELAY"] == "false"
