@@ -12,9 +12,11 @@ from typing import Annotated
 import asyncpg
 import typer
 
-from services.audit.domain.chain import first_broken_link
+from services.audit.chain_verification import verify_account
 from services.audit.settings import AuditSettings
 from services.audit.store import repository
+
+log = logging.getLogger(__name__)
 
 EPOCH = datetime(1970, 1, 1)
 FAR_FUTURE = datetime(9999, 1, 1)
@@ -27,6 +29,11 @@ def _settings() -> AuditSettings:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings.dev_chain_key:
+        log.warning(
+            "AUDIT_CHAIN_KEY is the published development key: the audit chain is not anchored;"
+            " set AUDIT_CHAIN_KEY and AUDIT_CHAIN_KEY_ID outside development"
+        )
     return settings
 
 
@@ -122,17 +129,24 @@ def verify_chain(
     async def main() -> int:
         conn = await _connect(settings)
         try:
-            rows = await repository.chain_rows(
-                conn, account, start.replace(tzinfo=UTC), end.replace(tzinfo=UTC)
+            result = await verify_account(
+                conn,
+                account,
+                start.replace(tzinfo=UTC),
+                end.replace(tzinfo=UTC),
+                settings.chain_keys(),
             )
         finally:
             await conn.close()
-        broken = first_broken_link(rows)
+        head = result.head
+        where = "no head" if head is None else f"head {head.seq} {head.hash.hex()} ({head.key_id})"
+        broken = result.broken
         if broken is None:
-            typer.echo(f"ok: {len(rows)} events of {account!r} chain correctly")
+            typer.echo(f"ok: {result.checked} events of {account!r} chain correctly; {where}")
             return 0
         typer.echo(
-            f"BROKEN at chain position {broken.seq} (event {broken.event_id}): {broken.reason}"
+            f"BROKEN at chain position {broken.seq} (event {broken.event_id or '-'}):"
+            f" {broken.reason}; {where}"
         )
         return 1
 

@@ -30,6 +30,7 @@ class Projector:
 
     def __init__(self, settings: AuditSettings, dead_letter_topic: Any) -> None:
         self.settings = settings
+        self.keys = settings.chain_keys()
         self.dead_letter_topic = dead_letter_topic
         self.pool: asyncpg.Pool | None = None
         self.stored = 0
@@ -93,7 +94,7 @@ class Projector:
             pool = await self._pool()
             try:
                 async with pool.acquire() as conn:
-                    self.stored += await repository.write_batch(conn, records, dead)
+                    self.stored += await repository.write_batch(conn, records, dead, self.keys)
                 self.dead += len(dead)
                 return
             except RETRYABLE as exc:

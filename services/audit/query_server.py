@@ -55,6 +55,7 @@ async def running_query_server(settings: AuditSettings) -> AsyncIterator[Running
             AuthzClient(authz_channel),
             settings.page_token_key.get_secret_value().encode(),
             settings.retention_days,
+            settings.chain_keys(),
         )
         q_grpc.add_AuditQueryServiceServicer_to_server(servicer, server)
         health_servicer = HealthServicer()

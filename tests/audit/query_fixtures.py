@@ -20,6 +20,7 @@ from services.audit.query_server import running_query_server
 from services.audit.settings import AuditSettings
 from services.audit.store import repository
 from services.authz.server import running_server
+from tests.audit.helpers import KEYS
 from tests.authz.conftest import Authz, admin_token, bind, connect, create_user, settings_for, user
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -105,7 +106,7 @@ async def store(database_url: str, records: list[AuditRecord]) -> None:
     conn = await asyncpg.connect(database_url)
     try:
         for start in range(0, len(records), 5000):
-            await repository.write_batch(conn, records[start : start + 5000], [])
+            await repository.write_batch(conn, records[start : start + 5000], [], KEYS)
     finally:
         await conn.close()
 

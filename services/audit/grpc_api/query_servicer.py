@@ -19,8 +19,9 @@ import grpc
 from audit.v1 import query_pb2 as q
 from audit.v1 import query_pb2_grpc as q_grpc
 from services.audit.access_control import AuthzClient, Viewer
+from services.audit.chain_verification import verify_account
 from services.audit.domain import page_tokens
-from services.audit.domain.chain import first_broken_link
+from services.audit.domain.chain import ChainKeys
 from services.audit.domain.diff import diff
 from services.audit.domain.errors import (
     AlreadyExists,
@@ -35,7 +36,7 @@ from services.audit.domain.query import EventQuery, ScopeSelector, page_size
 from services.audit.domain.records import AuditRecord
 from services.audit.domain.scopes import check_scope
 from services.audit.grpc_api.converters import event_of, merged, query_of
-from services.audit.store import queries, repository
+from services.audit.store import queries
 from services.audit.store.queries import SavedFilterRow
 
 log = logging.getLogger(__name__)
@@ -92,9 +93,15 @@ def json_line(r: AuditRecord) -> str:
 
 class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
     def __init__(
-        self, pool: asyncpg.Pool, authz: AuthzClient, page_key: bytes, retention_days: int
+        self,
+        pool: asyncpg.Pool,
+        authz: AuthzClient,
+        page_key: bytes,
+        retention_days: int,
+        chain_keys: ChainKeys,
     ) -> None:
         self.pool = pool
+        self.chain_keys = chain_keys
         self.authz = authz
         self.page_key = page_key
         self.retention_days = retention_days
@@ -242,17 +249,19 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
                 raise InvalidArgument("end", "the range is empty or inverted")
             await self.authz.require_view(token, viewer, [ScopeSelector(account, True)])
             async with self.pool.acquire() as conn:
-                rows = await repository.chain_rows(conn, account, start, end)
-            broken = first_broken_link(rows)
-            if broken is None:
-                return q.VerifyChainResponse(intact=True, events_checked=len(rows))
-            return q.VerifyChainResponse(
-                intact=False,
-                events_checked=len(rows),
-                broken_at_position=broken.seq,
-                broken_event_id=broken.event_id,
-                reason=broken.reason,
+                result = await verify_account(conn, account, start, end, self.chain_keys)
+            answer = q.VerifyChainResponse(
+                intact=result.broken is None, events_checked=result.checked
             )
+            if result.head is not None:
+                answer.head_position = result.head.seq
+                answer.head_hash = result.head.hash.hex()
+                answer.head_key_id = result.head.key_id
+            if result.broken is not None:
+                answer.broken_at_position = result.broken.seq
+                answer.broken_event_id = result.broken.event_id
+                answer.reason = result.broken.reason
+            return answer
 
         return await self._run(context, "VerifyChain", work)  # type: ignore[no-any-return]
 

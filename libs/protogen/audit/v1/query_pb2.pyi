@@ -536,16 +536,25 @@ Global___ExportChunk: _TypeAlias = ExportChunk  # noqa: Y015
 
 @_typing.final
 class VerifyChainRequest(_message.Message):
+    """Checks the account's keyed links over the range, and always its newest event against the
+    signed chain head (so events deleted from the end are found whatever the range).
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ACCOUNT_FIELD_NUMBER: _builtins.int
     START_FIELD_NUMBER: _builtins.int
     END_FIELD_NUMBER: _builtins.int
     account: _builtins.str
+    """an account identifier"""
     @_builtins.property
-    def start(self) -> _timestamp_pb2.Timestamp: ...
+    def start(self) -> _timestamp_pb2.Timestamp:
+        """default: the beginning; years 1..9999"""
+
     @_builtins.property
-    def end(self) -> _timestamp_pb2.Timestamp: ...
+    def end(self) -> _timestamp_pb2.Timestamp:
+        """default: no end"""
+
     def __init__(
         self,
         *,
@@ -570,12 +579,20 @@ class VerifyChainResponse(_message.Message):
     BROKEN_AT_POSITION_FIELD_NUMBER: _builtins.int
     BROKEN_EVENT_ID_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    HEAD_POSITION_FIELD_NUMBER: _builtins.int
+    HEAD_HASH_FIELD_NUMBER: _builtins.int
+    HEAD_KEY_ID_FIELD_NUMBER: _builtins.int
     intact: _builtins.bool
     events_checked: _builtins.int
     broken_at_position: _builtins.int
     """set when not intact"""
     broken_event_id: _builtins.str
     reason: _builtins.str
+    head_position: _builtins.int
+    """The signed head: record it outside the service to detect a later rollback of the head."""
+    head_hash: _builtins.str
+    """hex"""
+    head_key_id: _builtins.str
     def __init__(
         self,
         *,
@@ -584,10 +601,13 @@ class VerifyChainResponse(_message.Message):
         broken_at_position: _builtins.int = ...,
         broken_event_id: _builtins.str = ...,
         reason: _builtins.str = ...,
+        head_position: _builtins.int = ...,
+        head_hash: _builtins.str = ...,
+        head_key_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["broken_at_position", b"broken_at_position", "broken_event_id", b"broken_event_id", "events_checked", b"events_checked", "intact", b"intact", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["broken_at_position", b"broken_at_position", "broken_event_id", b"broken_event_id", "events_checked", b"events_checked", "head_hash", b"head_hash", "head_key_id", b"head_key_id", "head_position", b"head_position", "intact", b"intact", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

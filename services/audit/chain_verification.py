@@ -1,0 +1,27 @@
+"""One account's chain verified against the store: the keyed links of a range, then the newest
+event against the signed head. Shared by the VerifyChain RPC and the verify-chain command."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.audit.domain.chain import BrokenLink, ChainHead, ChainKeys, verify
+from services.audit.store import repository
+from services.audit.store.repository import Conn
+
+
+@dataclass(frozen=True)
+class Verification:
+    checked: int
+    broken: BrokenLink | None
+    head: ChainHead | None
+
+
+async def verify_account(
+    conn: Conn, account: str, start: datetime, end: datetime, keys: ChainKeys
+) -> Verification:
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        rows = await repository.chain_rows(conn, account, start, end)
+        head, newest = await repository.chain_tail(conn, account)
+    return Verification(len(rows), verify(rows, head, newest, keys), head)
