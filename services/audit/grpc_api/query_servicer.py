@@ -31,6 +31,7 @@ from services.audit.domain.errors import (
     NotFound,
     PermissionDenied,
     Unauthenticated,
+    Unavailable,
 )
 from services.audit.domain.query import EventQuery, ScopeSelector, page_size
 from services.audit.domain.records import AuditRecord
@@ -49,6 +50,7 @@ STATUS = {
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     EtagMismatch: grpc.StatusCode.ABORTED,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
 }
 CSV_COLUMNS = [
     "event_id", "occurred_at", "account", "organization", "project", "module", "principal_type",
@@ -312,7 +314,11 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
     async def _owned(self, conn: Any, filter_id: str, viewer: Viewer) -> SavedFilterRow:
         row = await queries.get_saved_filter(conn, _uuid(filter_id, "id"), viewer.key)
         if row.owner != viewer.key:
-            raise PermissionDenied("only the owner may change or delete a saved filter")
+            raise PermissionDenied(
+                "only the owner may change or delete a saved filter",
+                scope=row.scope,
+                permission="owner_of_saved_filter",
+            )
         return row
 
     async def UpdateSavedFilter(self, request: q.SavedFilter, context: Context) -> q.SavedFilter:
