@@ -4,6 +4,7 @@ and authz behind TLS / mutual TLS."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -89,11 +90,12 @@ async def query_through(
     files = {k: str(tmp_path / v) for k, v in authz_tls.items()}
     async with running_server(settings_for(database_url, **files)) as authz:
         token = await admin_token(authz, "a")
+        fields: dict[str, Any] = {k: str(tmp_path / v) for k, v in audit_tls.items()}
         settings = AuditSettings(
             database_url=SecretStr(database_url),
             port=0,
             authz_target=f"127.0.0.1:{authz.port}",
-            **{k: str(tmp_path / v) for k, v in audit_tls.items()},
+            **fields,
         )
         async with running_query_server(settings) as audit:
             channel = grpc.aio.insecure_channel(f"127.0.0.1:{audit.port}")
