@@ -33,6 +33,7 @@ class QueryApi:
     channel: grpc.aio.Channel
     database_url: str
     admin: tuple[tuple[str, str], ...]  # metadata of account a's administrator
+    port: int = 0  # the audit query API's
 
     def as_token(self, token: str) -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {token}"),)
@@ -51,7 +52,12 @@ async def api(database_url: str) -> AsyncIterator[QueryApi]:
             channel = grpc.aio.insecure_channel(f"127.0.0.1:{query_server.port}")
             stub = q_grpc.AuditQueryServiceStub(channel)
             yield QueryApi(
-                authz, stub, channel, database_url, (("authorization", f"Bearer {authz.token}"),)
+                authz,
+                stub,
+                channel,
+                database_url,
+                (("authorization", f"Bearer {authz.token}"),),
+                query_server.port,
             )
             await channel.close(None)
         await authz.channel.close(None)

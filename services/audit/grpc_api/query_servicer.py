@@ -20,7 +20,7 @@ from audit.v1 import query_pb2 as q
 from audit.v1 import query_pb2_grpc as q_grpc
 from services.audit.access_control import AuthzClient, Viewer
 from services.audit.chain_verification import verify_account
-from services.audit.domain import page_tokens
+from services.audit.domain import bounds, page_tokens
 from services.audit.domain.chain import ChainKeys
 from services.audit.domain.diff import diff
 from services.audit.domain.errors import (
@@ -36,7 +36,7 @@ from services.audit.domain.errors import (
 from services.audit.domain.query import EventQuery, ScopeSelector, page_size
 from services.audit.domain.records import AuditRecord
 from services.audit.domain.scopes import check_scope
-from services.audit.grpc_api.converters import event_of, merged, query_of
+from services.audit.grpc_api.converters import event_of, merged, query_of, timestamp
 from services.audit.store import queries
 from services.audit.store.queries import SavedFilterRow
 
@@ -238,15 +238,9 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
             if "/" in account:
                 raise InvalidArgument("account", "give an account, not a deeper scope")
             start = (
-                request.start.ToDatetime(tzinfo=UTC)
-                if request.HasField("start")
-                else datetime(1970, 1, 1, tzinfo=UTC)
+                timestamp(request.start, "start") if request.HasField("start") else bounds.EARLIEST
             )
-            end = (
-                request.end.ToDatetime(tzinfo=UTC)
-                if request.HasField("end")
-                else datetime(9999, 1, 1, tzinfo=UTC)
-            )
+            end = timestamp(request.end, "end") if request.HasField("end") else bounds.LATEST
             if end <= start:
                 raise InvalidArgument("end", "the range is empty or inverted")
             await self.authz.require_view(token, viewer, [ScopeSelector(account, True)])
@@ -274,8 +268,8 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
     ) -> tuple[Viewer, SavedFilterRow]:
         token, viewer = await self._viewer(context)
         scope = check_scope(f.scope, "saved_filter.scope")
-        if not f.name or len(f.name) > 128:
-            raise InvalidArgument("saved_filter.name", "give a name of at most 128 characters")
+        if not bounds.text(f.name, "saved_filter.name", bounds.MAX_NAME):
+            raise InvalidArgument("saved_filter.name", "give a name")
         if f.visibility not in q.Visibility.values():
             raise InvalidArgument("saved_filter.visibility", f"unknown value {f.visibility}")
         probe = q.EventFilter()
@@ -331,7 +325,8 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
                 updated = SavedFilterRow(
                     current.id, row.scope, row.owner, row.name, row.visibility, row.filter, 0
                 )
-                return saved_message(await queries.update_saved_filter(conn, updated, request.etag))
+                etag = bounds.text(request.etag, "etag", bounds.MAX_ETAG)
+                return saved_message(await queries.update_saved_filter(conn, updated, etag))
 
         return await self._run(context, "UpdateSavedFilter", work)  # type: ignore[no-any-return]
 
@@ -340,9 +335,10 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
     ) -> q.DeleteSavedFilterResponse:
         async def work() -> q.DeleteSavedFilterResponse:
             _, viewer = await self._viewer(context)
+            etag = bounds.text(request.etag, "etag", bounds.MAX_ETAG)
             async with self.pool.acquire() as conn:
                 current = await self._owned(conn, request.id, viewer)
-                await queries.delete_saved_filter(conn, current.id, request.etag)
+                await queries.delete_saved_filter(conn, current.id, etag)
             return q.DeleteSavedFilterResponse()
 
         return await self._run(context, "DeleteSavedFilter", work)  # type: ignore[no-any-return]
@@ -388,6 +384,8 @@ def saved_message(row: SavedFilterRow) -> q.SavedFilter:
 
 
 def _uuid(value: str, field: str) -> uuid.UUID:
+    if len(value) > bounds.MAX_ID:
+        raise InvalidArgument(field, f"longer than {bounds.MAX_ID} characters")
     try:
         return uuid.UUID(value)
     except ValueError:
