@@ -18,6 +18,8 @@ from audit.v1 import query_pb2 as q
 from audit.v1 import query_pb2_grpc as q_grpc
 from libs.grpc_tls import add_port, channel_credentials, open_channel, server_credentials
 from services.audit.access_control import AuthzClient
+from services.audit.denials import DenialRecorder
+from services.audit.domain.coalescing import Coalescer
 from services.audit.grpc_api.query_servicer import AuditQueryServicer
 from services.audit.settings import AuditSettings
 from services.audit.store import repository
@@ -59,6 +61,11 @@ async def running_query_server(settings: AuditSettings) -> AsyncIterator[Running
             settings.page_token_key.get_secret_value().encode(),
             settings.retention_days,
             settings.chain_keys(),
+            DenialRecorder(
+                pool,
+                Coalescer(settings.denial_window_s, settings.denials_per_caller),
+                settings.topic,
+            ),
         )
         q_grpc.add_AuditQueryServiceServicer_to_server(servicer, server)
         health_servicer = HealthServicer()

@@ -18,8 +18,10 @@ import grpc
 
 from audit.v1 import query_pb2 as q
 from audit.v1 import query_pb2_grpc as q_grpc
+from libs.events import codec
 from services.audit.access_control import AuthzClient, Viewer
 from services.audit.chain_verification import verify_account
+from services.audit.denials import DenialRecorder
 from services.audit.domain import bounds, page_tokens
 from services.audit.domain.chain import ChainKeys
 from services.audit.domain.diff import diff
@@ -76,6 +78,20 @@ def bearer(context: Context) -> str:
     raise Unauthenticated()
 
 
+def request_of(context: Context) -> codec.Request:
+    """The caller's address as the server sees it (no forwarding headers are trusted here),
+    user agent and request id, for audit events."""
+    metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+    peer = context.peer() or ""
+    kind, _, rest = peer.partition(":")
+    address = rest.rsplit(":", 1)[0].strip("[]") if kind in ("ipv4", "ipv6") else ""
+    return codec.Request(
+        address,
+        metadata.get("user-agent", "")[:256],
+        metadata.get("x-request-id", "")[:128],
+    )
+
+
 def csv_row(r: AuditRecord) -> list[str]:
     values = {
         **{c: str(getattr(r, c)) for c in CSV_COLUMNS if c not in ("old_state", "new_state")},
@@ -101,12 +117,29 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
         page_key: bytes,
         retention_days: int,
         chain_keys: ChainKeys,
+        denials: DenialRecorder,
     ) -> None:
         self.pool = pool
+        self.denials = denials
         self.chain_keys = chain_keys
         self.authz = authz
         self.page_key = page_key
         self.retention_days = retention_days
+
+    async def _require_view(
+        self, context: Context, token: str, viewer: Viewer, scopes: list[ScopeSelector]
+    ) -> None:
+        """authz's answer; a refusal is audited (coalesced) before it is returned."""
+        try:
+            await self.authz.require_view(token, viewer, scopes)
+        except PermissionDenied as denied:
+            await self._record(context, viewer, denied)
+            raise
+
+    async def _record(self, context: Context, viewer: Viewer, denied: PermissionDenied) -> None:
+        await self.denials.record(
+            viewer, denied.scope, denied.permission, denied.message, request_of(context)
+        )
 
     async def _viewer(self, context: Context) -> tuple[str, Viewer]:
         token = bearer(context)
@@ -126,7 +159,7 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
             saved = q.EventFilter.FromString(row.filter)
         effective = merged(saved, given)
         event_query = query_of(effective, datetime.now(UTC), self.retention_days)
-        await self.authz.require_view(token, viewer, list(event_query.scopes))
+        await self._require_view(context, token, viewer, list(event_query.scopes))
         fingerprint = hashlib.sha256(
             viewer.key.encode() + effective.SerializeToString(deterministic=True)
         ).digest()
@@ -179,7 +212,7 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
                 raise NotFound(f"event {event_id} not found")
             scope = "/".join(p for p in (record.account, record.organization, record.project) if p)
             try:
-                await self.authz.require_view(token, viewer, [ScopeSelector(scope, False)])
+                await self._require_view(context, token, viewer, [ScopeSelector(scope, False)])
             except PermissionDenied:
                 raise NotFound(f"event {event_id} not found") from None  # not even its existence
             changes = diff(record.old_state or {}, record.new_state or {})
@@ -243,7 +276,7 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
             end = timestamp(request.end, "end") if request.HasField("end") else bounds.LATEST
             if end <= start:
                 raise InvalidArgument("end", "the range is empty or inverted")
-            await self.authz.require_view(token, viewer, [ScopeSelector(account, True)])
+            await self._require_view(context, token, viewer, [ScopeSelector(account, True)])
             async with self.pool.acquire() as conn:
                 result = await verify_account(conn, account, start, end, self.chain_keys)
             answer = q.VerifyChainResponse(
@@ -277,7 +310,7 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
         if not probe.scopes:
             probe.scopes.add(scope=scope)
         query_of(probe, datetime.now(UTC), self.retention_days)  # the same checks as a query
-        await self.authz.require_view(token, viewer, [ScopeSelector(scope, False)])
+        await self._require_view(context, token, viewer, [ScopeSelector(scope, False)])
         visibility = "EVERYONE" if f.visibility == q.VISIBILITY_EVERYONE else "ONLY_ME"
         row = SavedFilterRow(
             uuid.uuid4(), scope, viewer.key, f.name, visibility, f.filter.SerializeToString(), 1
@@ -305,21 +338,25 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
 
         return await self._run(context, "GetSavedFilter", work)  # type: ignore[no-any-return]
 
-    async def _owned(self, conn: Any, filter_id: str, viewer: Viewer) -> SavedFilterRow:
+    async def _owned(
+        self, conn: Any, filter_id: str, viewer: Viewer, context: Context
+    ) -> SavedFilterRow:
         row = await queries.get_saved_filter(conn, _uuid(filter_id, "id"), viewer.key)
         if row.owner != viewer.key:
-            raise PermissionDenied(
+            denied = PermissionDenied(
                 "only the owner may change or delete a saved filter",
                 scope=row.scope,
                 permission="owner_of_saved_filter",
             )
+            await self._record(context, viewer, denied)
+            raise denied
         return row
 
     async def UpdateSavedFilter(self, request: q.SavedFilter, context: Context) -> q.SavedFilter:
         async def work() -> q.SavedFilter:
             viewer, row = await self._check_saved(context, request)
             async with self.pool.acquire() as conn:
-                current = await self._owned(conn, request.id, viewer)
+                current = await self._owned(conn, request.id, viewer, context)
                 if current.scope != row.scope:
                     raise InvalidArgument("saved_filter.scope", "a saved filter stays in its scope")
                 updated = SavedFilterRow(
@@ -337,7 +374,7 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
             _, viewer = await self._viewer(context)
             etag = bounds.text(request.etag, "etag", bounds.MAX_ETAG)
             async with self.pool.acquire() as conn:
-                current = await self._owned(conn, request.id, viewer)
+                current = await self._owned(conn, request.id, viewer, context)
                 await queries.delete_saved_filter(conn, current.id, etag)
             return q.DeleteSavedFilterResponse()
 
@@ -350,7 +387,7 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
             token, viewer = await self._viewer(context)
             scope = check_scope(request.scope, "scope")
             size = page_size(request.page_size)
-            await self.authz.require_view(token, viewer, [ScopeSelector(scope, False)])
+            await self._require_view(context, token, viewer, [ScopeSelector(scope, False)])
             fingerprint = f"saved:{scope}:{viewer.key}".encode()
             after = ("", "")
             if request.page_token:
