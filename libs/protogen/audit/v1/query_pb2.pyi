@@ -133,7 +133,11 @@ Global___ScopeFilter: _TypeAlias = ScopeFilter  # noqa: Y015
 
 @_typing.final
 class EventFilter(_message.Message):
-    """Fields are ANDed; the values within one field are ORed. Empty fields do not filter."""
+    """Fields are ANDed; the values within one field are ORed. Empty fields do not filter.
+    Bounds (INVALID_ARGUMENT naming the field beyond them): at most 50 scopes and 100 values in
+    every other list; identifiers, resource types and modules 128 characters, resource identifiers
+    256, networks 64, text 256; no NUL or control characters; timestamps within years 1..9999.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -219,6 +223,7 @@ class ListEventsRequest(_message.Message):
     page_size: _builtins.int
     """default 50, at most 1000"""
     page_token: _builtins.str
+    """at most 1024 characters, from the previous page of this query"""
     @_builtins.property
     def filter(self) -> Global___EventFilter: ...
     def __init__(
@@ -349,11 +354,12 @@ class SavedFilter(_message.Message):
     id: _builtins.str
     scope: _builtins.str
     name: _builtins.str
-    """unique per scope and owner"""
+    """unique per scope and owner; 1 to 128 characters"""
     visibility: Global___Visibility.ValueType
     owner: _builtins.str
     """output only"""
     etag: _builtins.str
+    """at most 32 characters"""
     @_builtins.property
     def filter(self) -> Global___EventFilter: ...
     def __init__(
