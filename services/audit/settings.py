@@ -61,6 +61,9 @@ class AuditSettings(BaseSettings):
     denials_per_caller: int = 20
 
     def chain_keys(self) -> ChainKeys:
+        if self.chain_key_id == DEV_CHAIN_KEY_ID and not self.dev_chain_key:
+            # Rows of the development key carry this id: a real key needs a name of its own.
+            raise ValueError(f"give AUDIT_CHAIN_KEY_ID a name other than {DEV_CHAIN_KEY_ID!r}")
         keys = {k: v.get_secret_value().encode() for k, v in self.chain_old_keys.items()}
         keys[self.chain_key_id] = self.chain_key.get_secret_value().encode()
         return ChainKeys(self.chain_key_id, keys)

@@ -163,7 +163,8 @@ async def test_the_rpc_and_the_command_report_a_truncated_tail(api: QueryApi) ->
     )
     assert command.returncode == 1
     assert "truncated tail" in command.stdout
-    # A verifier holding another key than the writer's finds nothing intact.
+    assert "published development key" in command.stderr  # the default key is warned about
+    # A verifier without the writer's key finds nothing intact.
     other = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "services.audit", "verify-chain", "a"],
@@ -171,8 +172,9 @@ async def test_the_rpc_and_the_command_report_a_truncated_tail(api: QueryApi) ->
         env={
             **os.environ,
             "AUDIT_DATABASE_URL": api.database_url,
-            "AUDIT_CHAIN_KEY_ID": KEYS.current_id,
+            "AUDIT_CHAIN_KEY_ID": "prod-1",
             "AUDIT_CHAIN_KEY": "another-key-of-at-least-16-bytes",
+            "AUDIT_CHAIN_OLD_KEYS": "{}",
         },
         capture_output=True,
         text=True,
@@ -180,6 +182,7 @@ async def test_the_rpc_and_the_command_report_a_truncated_tail(api: QueryApi) ->
     )
     assert other.returncode == 1
     assert "chain position 1 " in other.stdout
+    assert "'dev-insecure' is not configured" in other.stdout
 
 
 def test_keys_are_redacted_when_settings_are_printed() -> None:
@@ -192,6 +195,8 @@ def test_keys_are_redacted_when_settings_are_printed() -> None:
     assert "old-key-material" not in printed
 
 
-def test_a_short_key_is_refused() -> None:
+def test_a_short_key_or_a_real_key_under_the_development_id_is_refused() -> None:
     with pytest.raises(ValueError, match="16 bytes"):
-        AuditSettings(chain_key=SecretStr("short")).chain_keys()
+        AuditSettings(chain_key=SecretStr("short"), chain_key_id="k").chain_keys()
+    with pytest.raises(ValueError, match="AUDIT_CHAIN_KEY_ID"):
+        AuditSettings(chain_key=SecretStr("a-real-key-of-32-bytes-0123456789")).chain_keys()
