@@ -132,3 +132,26 @@ def test_one_call_about_thousands_of_scopes_writes_a_bounded_number() -> None:
     for caller in range(2000):  # many callers: the memory stays bounded
         c.admit(f"caller{caller}", "victim", "p", 2.0)
     assert len(c._last) <= 501
+
+
+async def test_changing_someone_elses_saved_filter_is_audited(api: QueryApi) -> None:
+    otto = api.as_token(await viewer_of(api, "otto", "a"))
+    shared = await api.stub.CreateSavedFilter(
+        q.CreateSavedFilterRequest(
+            saved_filter=q.SavedFilter(
+                scope="a",
+                name="shared",
+                visibility=q.VISIBILITY_EVERYONE,
+                filter=q.EventFilter(scopes=[q.ScopeFilter(scope="a")]),
+            )
+        ),
+        metadata=api.admin,
+    )
+    for _ in range(3):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await api.stub.DeleteSavedFilter(q.SavedFilterRequest(id=shared.id), metadata=otto)
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    written = await denials(api.database_url)
+    assert [
+        (e.principal.identifier, json.loads(e.new_state_json)["permission"]) for e in written
+    ] == [("otto", "owner_of_saved_filter")]

@@ -338,32 +338,34 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
 
         return await self._run(context, "GetSavedFilter", work)  # type: ignore[no-any-return]
 
-    async def _owned(
-        self, conn: Any, filter_id: str, viewer: Viewer, context: Context
-    ) -> SavedFilterRow:
+    async def _owned(self, conn: Any, filter_id: str, viewer: Viewer) -> SavedFilterRow:
         row = await queries.get_saved_filter(conn, _uuid(filter_id, "id"), viewer.key)
         if row.owner != viewer.key:
-            denied = PermissionDenied(
+            raise PermissionDenied(
                 "only the owner may change or delete a saved filter",
                 scope=row.scope,
                 permission="owner_of_saved_filter",
             )
-            await self._record(context, viewer, denied)
-            raise denied
         return row
 
     async def UpdateSavedFilter(self, request: q.SavedFilter, context: Context) -> q.SavedFilter:
         async def work() -> q.SavedFilter:
             viewer, row = await self._check_saved(context, request)
-            async with self.pool.acquire() as conn:
-                current = await self._owned(conn, request.id, viewer, context)
-                if current.scope != row.scope:
-                    raise InvalidArgument("saved_filter.scope", "a saved filter stays in its scope")
-                updated = SavedFilterRow(
-                    current.id, row.scope, row.owner, row.name, row.visibility, row.filter, 0
-                )
-                etag = bounds.text(request.etag, "etag", bounds.MAX_ETAG)
-                return saved_message(await queries.update_saved_filter(conn, updated, etag))
+            etag = bounds.text(request.etag, "etag", bounds.MAX_ETAG)
+            try:
+                async with self.pool.acquire() as conn:
+                    current = await self._owned(conn, request.id, viewer)
+                    if current.scope != row.scope:
+                        raise InvalidArgument(
+                            "saved_filter.scope", "a saved filter stays in its scope"
+                        )
+                    updated = SavedFilterRow(
+                        current.id, row.scope, row.owner, row.name, row.visibility, row.filter, 0
+                    )
+                    return saved_message(await queries.update_saved_filter(conn, updated, etag))
+            except PermissionDenied as denied:  # recorded once the connection is back
+                await self._record(context, viewer, denied)
+                raise
 
         return await self._run(context, "UpdateSavedFilter", work)  # type: ignore[no-any-return]
 
@@ -373,9 +375,13 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
         async def work() -> q.DeleteSavedFilterResponse:
             _, viewer = await self._viewer(context)
             etag = bounds.text(request.etag, "etag", bounds.MAX_ETAG)
-            async with self.pool.acquire() as conn:
-                current = await self._owned(conn, request.id, viewer, context)
-                await queries.delete_saved_filter(conn, current.id, etag)
+            try:
+                async with self.pool.acquire() as conn:
+                    current = await self._owned(conn, request.id, viewer)
+                    await queries.delete_saved_filter(conn, current.id, etag)
+            except PermissionDenied as denied:  # recorded once the connection is back
+                await self._record(context, viewer, denied)
+                raise
             return q.DeleteSavedFilterResponse()
 
         return await self._run(context, "DeleteSavedFilter", work)  # type: ignore[no-any-return]
