@@ -142,6 +142,10 @@ REQUESTS: dict[str, st.SearchStrategy[Message]] = {
         account=scope_text,
         start=st.one_of(st.none(), timestamps),
         end=st.one_of(st.none(), timestamps),
+        recorded_head_position=st.one_of(st.just(0), st.integers(-(2**63), 2**63 - 1)),
+        recorded_head_hash=st.one_of(
+            st.just(""), nasty_text, st.binary(min_size=32, max_size=32).map(bytes.hex)
+        ),
     ),
     "CreateSavedFilter": st.builds(q.CreateSavedFilterRequest, saved_filter=saved_filters),
     "GetSavedFilter": st.builds(q.SavedFilterRequest, id=ids, etag=nasty_text),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -121,6 +122,34 @@ async def test_a_chain_recomputed_without_the_key_does_not_verify(
         assert "keyed hash" in result.broken.reason
 
 
+async def test_a_replayed_older_signed_head_is_found_against_a_recorded_head(
+    conn: asyncpg.Connection,
+) -> None:
+    """The one attack the database alone cannot show: truncate, then put back a signed head
+    copied earlier. A head recorded outside the database in between (chain-heads, or the head
+    VerifyChain returns) shows it."""
+    await repository.write_batch(conn, [record(i) for i in range(6)], [], KEYS)
+    copied = await conn.fetchrow("SELECT seq, hash, key_id, mac FROM audit_chain_heads")
+    assert copied is not None
+    await repository.write_batch(conn, [record(i) for i in range(6, 10)], [], KEYS)
+    head = (await verified(conn)).head
+    assert head is not None
+    recorded = (head.seq, head.hash)
+    await repository.write_batch(conn, [record(i) for i in range(10, 12)], [], KEYS)
+    grown = await verify_account(conn, "a", *EVER, KEYS, recorded)
+    assert grown.broken is None  # an honest chain only grows past its recorded heads
+
+    await conn.execute("DELETE FROM audit_events WHERE chain_seq > 6")
+    await conn.execute(
+        "UPDATE audit_chain_heads SET seq = $1, hash = $2, key_id = $3, mac = $4",
+        *copied.values(),
+    )
+    assert (await verified(conn)).broken is None  # what the database alone cannot tell
+    result = await verify_account(conn, "a", *EVER, KEYS, recorded)
+    assert result.broken is not None
+    assert "rolled back" in result.broken.reason
+
+
 async def test_rotation_keeps_old_events_verifiable(conn: asyncpg.Connection) -> None:
     await repository.write_batch(conn, [record(i) for i in range(5)], [], OLD)
     await repository.write_batch(conn, [record(i) for i in range(5, 9)], [], NEW)
@@ -144,6 +173,19 @@ async def test_the_rpc_and_the_command_report_a_truncated_tail(api: QueryApi) ->
     assert intact.intact
     assert intact.head_position == 12
     assert intact.head_key_id == KEYS.current_id
+    again = await api.stub.VerifyChain(
+        q.VerifyChainRequest(
+            account="a",
+            recorded_head_position=intact.head_position,
+            recorded_head_hash=intact.head_hash,
+        ),
+        metadata=api.admin,
+    )
+    assert again.intact
+    heads = await asyncio.to_thread(command_output, api.database_url, "chain-heads")
+    assert heads.returncode == 0
+    line = json.loads(heads.stdout.splitlines()[0])
+    assert (line["account"], line["position"], line["hash"]) == ("a", 12, intact.head_hash)
     db = await asyncpg.connect(api.database_url)
     try:
         await db.execute("DELETE FROM audit_events WHERE chain_seq = 12")
@@ -153,13 +195,11 @@ async def test_the_rpc_and_the_command_report_a_truncated_tail(api: QueryApi) ->
     assert not broken.intact
     assert "truncated tail" in broken.reason
     command = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "services.audit", "verify-chain", "a"],
-        cwd=ROOT,
-        env={**os.environ, "AUDIT_DATABASE_URL": api.database_url},
-        capture_output=True,
-        text=True,
-        timeout=60,
+        command_output,
+        api.database_url,
+        "verify-chain",
+        "a",
+        f"--recorded-head=12:{intact.head_hash}",
     )
     assert command.returncode == 1
     assert "truncated tail" in command.stdout
@@ -183,6 +223,17 @@ async def test_the_rpc_and_the_command_report_a_truncated_tail(api: QueryApi) ->
     assert other.returncode == 1
     assert "chain position 1 " in other.stdout
     assert "'dev-insecure' is not configured" in other.stdout
+
+
+def command_output(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "services.audit", *args],
+        cwd=ROOT,
+        env={**os.environ, "AUDIT_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_keys_are_redacted_when_settings_are_printed() -> None:

@@ -54,3 +54,17 @@ def moment(seconds: int, nanos: int, field: str) -> datetime:
     if not EARLIEST.timestamp() <= seconds <= LATEST.timestamp():
         raise InvalidArgument(field, "outside years 1..9999")
     return EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
+
+
+def recorded_head(position: int, hex_hash: str) -> tuple[int, bytes] | None:
+    """A head kept outside the database (position, 64 hex digits), or None when not given."""
+    if not position and not hex_hash:
+        return None
+    if position <= 0:
+        raise InvalidArgument("recorded_head_position", "give the position (1 or more) and hash")
+    if len(hex_hash) != 64:
+        raise InvalidArgument("recorded_head_hash", "give the 64 hex digits of the head's hash")
+    try:
+        return position, bytes.fromhex(hex_hash)
+    except ValueError:
+        raise InvalidArgument("recorded_head_hash", "not hexadecimal") from None

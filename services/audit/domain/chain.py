@@ -179,8 +179,42 @@ def tail_problem(
     return None
 
 
+@dataclass(frozen=True)
+class RecordedHead:
+    """A head recorded outside the database earlier (position and link): the chain must still
+    hold that link at that position, and must not have shrunk below it."""
+
+    seq: int
+    hash: bytes
+    stored_hash: bytes | None  # what the store now holds at that position
+
+
+def against_record(head: ChainHead | None, recorded: RecordedHead) -> BrokenLink | None:
+    now = 0 if head is None else head.seq
+    if now < recorded.seq:
+        return BrokenLink(
+            recorded.seq,
+            "",
+            f"rolled back: the recorded head is at position {recorded.seq},"
+            f" the stored one at {now}",
+        )
+    if recorded.stored_hash is None or not hmac.compare_digest(recorded.stored_hash, recorded.hash):
+        return BrokenLink(
+            recorded.seq, "", "the event at the recorded head is not the recorded one"
+        )
+    return None
+
+
 def verify(
-    rows: list[ChainedRow], head: ChainHead | None, newest: Newest | None, keys: ChainKeys
+    rows: list[ChainedRow],
+    head: ChainHead | None,
+    newest: Newest | None,
+    keys: ChainKeys,
+    recorded: RecordedHead | None = None,
 ) -> BrokenLink | None:
-    """The range's links, then the account's tail against its signed head."""
-    return first_broken_link(rows, keys) or tail_problem(head, newest, keys)
+    """The range's links, the account's tail against its signed head, and the head against one
+    recorded outside the database, when given."""
+    found = first_broken_link(rows, keys) or tail_problem(head, newest, keys)
+    if found is None and recorded is not None:
+        found = against_record(head, recorded)
+    return found

@@ -276,9 +276,12 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
             end = timestamp(request.end, "end") if request.HasField("end") else bounds.LATEST
             if end <= start:
                 raise InvalidArgument("end", "the range is empty or inverted")
+            recorded = bounds.recorded_head(
+                request.recorded_head_position, request.recorded_head_hash
+            )
             await self._require_view(context, token, viewer, [ScopeSelector(account, True)])
             async with self.pool.acquire() as conn:
-                result = await verify_account(conn, account, start, end, self.chain_keys)
+                result = await verify_account(conn, account, start, end, self.chain_keys, recorded)
             answer = q.VerifyChainResponse(
                 intact=result.broken is None, events_checked=result.checked
             )

@@ -186,6 +186,23 @@ async def chain_rows(conn: Conn, account: str, start: datetime, end: datetime) -
     ]
 
 
+async def hash_at(conn: Conn, account: str, seq: int) -> bytes | None:
+    value = await conn.fetchval(
+        "SELECT hash FROM audit_events WHERE account = $1 AND chain_seq = $2", account, seq
+    )
+    return None if value is None else bytes(value)
+
+
+async def chain_heads(conn: Conn) -> list[ChainHead]:
+    rows = await conn.fetch(
+        "SELECT account, seq, hash, key_id, mac FROM audit_chain_heads ORDER BY account"
+    )
+    return [
+        ChainHead(r["account"], r["seq"], bytes(r["hash"]), r["key_id"], bytes(r["mac"]))
+        for r in rows
+    ]
+
+
 async def chain_tail(conn: Conn, account: str) -> tuple[ChainHead | None, Newest | None]:
     """The account's signed head and its newest stored row by position."""
     head = await conn.fetchrow(

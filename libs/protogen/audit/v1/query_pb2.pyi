@@ -551,8 +551,16 @@ class VerifyChainRequest(_message.Message):
     ACCOUNT_FIELD_NUMBER: _builtins.int
     START_FIELD_NUMBER: _builtins.int
     END_FIELD_NUMBER: _builtins.int
+    RECORDED_HEAD_POSITION_FIELD_NUMBER: _builtins.int
+    RECORDED_HEAD_HASH_FIELD_NUMBER: _builtins.int
     account: _builtins.str
     """an account identifier"""
+    recorded_head_position: _builtins.int
+    """A head returned by an earlier VerifyChain and kept outside the service: the chain must still
+    hold it (a rollback to an older signed head is found). Both or neither.
+    """
+    recorded_head_hash: _builtins.str
+    """hex, 64 characters"""
     @_builtins.property
     def start(self) -> _timestamp_pb2.Timestamp:
         """default: the beginning; years 1..9999"""
@@ -567,10 +575,12 @@ class VerifyChainRequest(_message.Message):
         account: _builtins.str = ...,
         start: _timestamp_pb2.Timestamp | None = ...,
         end: _timestamp_pb2.Timestamp | None = ...,
+        recorded_head_position: _builtins.int = ...,
+        recorded_head_hash: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "start", b"start"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "end", b"end", "start", b"start"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "end", b"end", "recorded_head_hash", b"recorded_head_hash", "recorded_head_position", b"recorded_head_position", "start", b"start"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
