@@ -48,6 +48,8 @@ from services.audit.domain.records import AuditRecord, record_from_bytes
 from services.audit.settings import AuditSettings
 from services.audit.store import repository
 
+KEYS = AuditSettings().chain_keys()
+
 TARGET_PER_S = 20_000  # the issue's target, events/s from topic to table
 TARGET_P99_S = 1.0  # the issue's target, RPC returned -> row
 POLL_S = 0.05  # how often the projector runs look at the chain heads
@@ -132,7 +134,7 @@ def decode_all(events: list[Prepared]) -> tuple[list[AuditRecord], Throughput]:
 def plain_row(record: AuditRecord, seq: int) -> list[Any]:
     """The row write_batch would store, without its chain: a position, genesis hashes.
     repository._values is the project's own record -> columns mapping, so both paths pay it."""
-    return [*repository._values(record), seq, GENESIS, GENESIS]
+    return [*repository._values(record), seq, GENESIS, GENESIS, "bench"]
 
 
 async def insert_unnest(conn: asyncpg.Connection, chunk: list[AuditRecord], first: int) -> int:
@@ -153,7 +155,7 @@ async def insert_copy(conn: asyncpg.Connection, chunk: list[AuditRecord], first:
 
 
 async def write_batch(conn: asyncpg.Connection, chunk: list[AuditRecord], first: int) -> int:
-    return await repository.write_batch(conn, chunk, [])
+    return await repository.write_batch(conn, chunk, [], KEYS)
 
 
 Writer = Callable[[asyncpg.Connection, list[AuditRecord], int], Awaitable[int]]
@@ -205,7 +207,7 @@ async def bare_pipeline(
             batches = await consumer.getmany(timeout_ms=200, max_records=batch_size)
             records = [record_from_bytes(m.value) for ms in batches.values() for m in ms]
             if records:
-                stored += await repository.write_batch(conn, records, [])
+                stored += await repository.write_batch(conn, records, [], KEYS)
 
     timer = Timer(timeout_s)
     try:

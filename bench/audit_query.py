@@ -14,7 +14,7 @@ number and the hashes are dummy 32-byte values (the chain is not what is measure
 
 An in-process authz server and an in-process audit query server (services.audit.query_server)
 share that database; the client calls ListEvents as the administrator of acct000 (bootstrap), so
-every request includes the authz BatchCheck the servicer makes. Filters (all in acct000, the last
+every request includes the authz check the servicer makes. Filters (all in acct000, the last
 7 days, page size 50; the values are picked from the data):
 
     a   the whole account
@@ -40,7 +40,7 @@ All of it once per --plan-cache-modes entry: "auto" is the server as configured;
 the end), which the query server's new pool connections and the SQL connection take. Printed:
 per mode, a table of SQL and gRPC p50/p95 with their ratios and the 20 ms target; every series
 in detail (bench.report.latency_table); two per-request costs besides the SQL (a Health/Check
-round trip to the query server, and the authz BatchCheck the servicer sends); EXPLAIN (ANALYZE,
+round trip to the query server, and the authz Explain the servicer sends); EXPLAIN (ANALYZE,
 BUFFERS) of each first-page statement, as the custom plan and as the generic plan.
 --setup-sql runs statements first (e.g. a CREATE INDEX to try).
 
@@ -83,7 +83,7 @@ from authz.v1 import authz_pb2 as apb
 from authz.v1 import authz_pb2_grpc as apb_grpc
 from bench.endpoints import endpoints, unique_name, with_database
 from bench.report import Latency, latency_table, ratio
-from services.audit.access_control import AUDIT_VIEW, CHILD_PROBE
+from services.audit.access_control import AUDIT_TYPE, AUDIT_VIEW
 from services.audit.domain.query import EventQuery, where
 from services.audit.grpc_api.converters import query_of
 from services.audit.query_server import running_query_server
@@ -592,35 +592,29 @@ async def overheads(
     channel: grpc.aio.Channel, authz_channel: grpc.aio.Channel, token: str, args: argparse.Namespace
 ) -> list[Latency]:
     """What every ListEvents pays besides its SQL: a gRPC round trip to the same server, and
-    the BatchCheck the servicer sends to authz (WhoAmI is cached for 5 s, BatchCheck is not)."""
+    the check the servicer sends to authz (WhoAmI is cached for 5 s, the check is not): for a
+    scope with its children, Explain at the scope."""
     health = health_pb2_grpc.HealthStub(channel)
     access = apb_grpc.AccessServiceStub(authz_channel)
     metadata = (("authorization", f"Bearer {token}"),)
     me = await access.WhoAmI(apb.WhoAmIRequest(), metadata=metadata, timeout=CALL_TIMEOUT_S)
-    check = apb.BatchCheckRequest(
-        items=[
-            apb.CheckRequest(
-                principal=me.principal,
-                resource_scope=path,
-                resource_type="AUDIT",
-                permission=AUDIT_VIEW,
-            )
-            for path in (ACCOUNT, f"{ACCOUNT}/{CHILD_PROBE}")
-        ]
+    check = apb.CheckRequest(
+        principal=me.principal,
+        resource_scope=ACCOUNT,
+        resource_type=AUDIT_TYPE,
+        permission=AUDIT_VIEW,
     )
 
     async def ping() -> Any:
         return await health.Check(health_pb2.HealthCheckRequest(), timeout=CALL_TIMEOUT_S)
 
-    async def batch_check() -> Any:
-        return await access.BatchCheck(check, metadata=metadata, timeout=CALL_TIMEOUT_S)
+    async def explain() -> Any:
+        return await access.Explain(check, metadata=metadata, timeout=CALL_TIMEOUT_S)
 
-    ping_s, check_s = await series(
-        [ping, batch_check], args.warm_up, args.samples, args.phase_timeout
-    )
+    ping_s, check_s = await series([ping, explain], args.warm_up, args.samples, args.phase_timeout)
     return [
         Latency("gRPC round trip: Health/Check on the query server", ping_s, args.samples),
-        Latency("authz BatchCheck (the servicer's per-request check)", check_s, args.samples),
+        Latency("authz Explain (the servicer's per-request check)", check_s, args.samples),
     ]
 
 

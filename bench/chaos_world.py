@@ -28,8 +28,8 @@ from bench.chaos_env import (
     wait_serving,
     worker_process,
 )
-from services.audit.domain.chain import first_broken_link
-from services.audit.store import repository
+from services.audit.chain_verification import verify_account
+from services.audit.settings import AuditSettings
 
 ACCOUNTS = ("north", "south", "east")
 EPOCH, END = datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)
@@ -190,9 +190,10 @@ class World:
                 r["account"] for r in await conn.fetch("SELECT account FROM audit_chain_heads")
             ]
             verified = 0
+            keys = AuditSettings().chain_keys()  # the workers' keys (the same environment)
             for account in accounts:
-                rows = await repository.chain_rows(conn, account, EPOCH, END)
-                verified += bool(rows) and rows[0].seq == 1 and first_broken_link(rows) is None
+                check = await verify_account(conn, account, EPOCH, END, keys)
+                verified += check.checked > 0 and check.broken is None
         finally:
             await conn.close()
         assert stats is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
 import sys
@@ -12,9 +13,14 @@ from typing import Annotated
 import asyncpg
 import typer
 
-from services.audit.domain.chain import first_broken_link
+from services.audit.chain_verification import verify_account
+from services.audit.domain import bounds
+from services.audit.domain.chain import ChainHead
+from services.audit.domain.errors import InvalidArgument
 from services.audit.settings import AuditSettings
 from services.audit.store import repository
+
+log = logging.getLogger(__name__)
 
 EPOCH = datetime(1970, 1, 1)
 FAR_FUTURE = datetime(9999, 1, 1)
@@ -27,6 +33,11 @@ def _settings() -> AuditSettings:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings.dev_chain_key:
+        log.warning(
+            "AUDIT_CHAIN_KEY is the published development key: the audit chain is not anchored;"
+            " set AUDIT_CHAIN_KEY and AUDIT_CHAIN_KEY_ID outside development"
+        )
     return settings
 
 
@@ -115,28 +126,70 @@ def verify_chain(
     account: str,
     start: Annotated[datetime, typer.Option(help="from (inclusive), UTC")] = EPOCH,
     end: Annotated[datetime, typer.Option(help="to (exclusive), UTC")] = FAR_FUTURE,
+    recorded_head: Annotated[
+        str, typer.Option(help="POSITION:HASH of a head recorded earlier, outside the database")
+    ] = "",
 ) -> None:
-    """Verify an account's hash chain over a time range; exit 1 naming the first broken link."""
+    """Verify an account's hash chain over a time range, its newest event against the signed
+    head, and that head against one recorded earlier; exit 1 naming the first broken link."""
     settings = _settings()
+    position, _, hex_hash = recorded_head.partition(":")
+    try:
+        recorded = bounds.recorded_head(int(position or 0), hex_hash)
+    except (ValueError, InvalidArgument) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--recorded-head") from None
 
     async def main() -> int:
         conn = await _connect(settings)
         try:
-            rows = await repository.chain_rows(
-                conn, account, start.replace(tzinfo=UTC), end.replace(tzinfo=UTC)
+            result = await verify_account(
+                conn,
+                account,
+                start.replace(tzinfo=UTC),
+                end.replace(tzinfo=UTC),
+                settings.chain_keys(),
+                recorded,
             )
         finally:
             await conn.close()
-        broken = first_broken_link(rows)
+        head = result.head
+        where = "no head" if head is None else f"head {head.seq} {head.hash.hex()} ({head.key_id})"
+        broken = result.broken
         if broken is None:
-            typer.echo(f"ok: {len(rows)} events of {account!r} chain correctly")
+            typer.echo(f"ok: {result.checked} events of {account!r} chain correctly; {where}")
             return 0
         typer.echo(
-            f"BROKEN at chain position {broken.seq} (event {broken.event_id}): {broken.reason}"
+            f"BROKEN at chain position {broken.seq} (event {broken.event_id or '-'}):"
+            f" {broken.reason}; {where}"
         )
         return 1
 
     raise typer.Exit(asyncio.run(main()))
+
+
+@cli.command("chain-heads")
+def chain_heads() -> None:
+    """Print every account's signed chain head as JSON lines: store them outside the database
+    and pass one to verify-chain --recorded-head later to detect a rollback."""
+    settings = _settings()
+
+    async def main() -> list[ChainHead]:
+        conn = await _connect(settings)
+        try:
+            return await repository.chain_heads(conn)
+        finally:
+            await conn.close()
+
+    for head in asyncio.run(main()):
+        line = {
+            "account": head.account,
+            "position": head.seq,
+            "hash": head.hash.hex(),
+            "key_id": head.key_id,
+            "mac": head.mac.hex(),
+            "recorded_at": datetime.now(UTC).isoformat(),
+        }
+        typer.echo(json.dumps(line))
 
 
 if __name__ == "__main__":

@@ -1,27 +1,48 @@
 """Who the caller is and which scopes it may read, asked of the authz service with the caller's
-own token: WhoAmI, then one BatchCheck of core_audit_view about itself."""
+own token: WhoAmI, then core_audit_view about itself at each queried scope.
+
+"Everything below a scope" is asked as Explain at the scope itself: some grant must cover it
+with its child scopes. (Probing a made-up child scope such as `acct/_children` answered for a
+real scope of that name whenever one existed, since any valid name can be a real scope.)"""
 
 from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import grpc
 
 from authz.v1 import authz_pb2 as apb
 from authz.v1 import authz_pb2_grpc as apb_grpc
-from services.audit.domain.errors import PermissionDenied, Unauthenticated
+from services.audit.domain.errors import PermissionDenied, Unauthenticated, Unavailable
 from services.audit.domain.query import ScopeSelector
 
 AUDIT_VIEW = "core_audit_view"
-CHILD_PROBE = "_children"  # a scope below any scope: "may view everything beneath"
+AUDIT_TYPE = "AUDIT"
+TIMEOUT_S = 5.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Viewer:
     principal: apb.Principal
     key: str  # e.g. "USER:acct/alice": owner of saved filters
+    email: str = ""
+
+
+async def _ask(call: Awaitable[T]) -> T:
+    """An authz answer; authz away is UNAVAILABLE to our caller, a bad token UNAUTHENTICATED."""
+    try:
+        return await call
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+            raise Unauthenticated() from None
+        if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            raise Unavailable("the authorization service is unavailable; retry") from None
+        raise
 
 
 class AuthzClient:
@@ -36,42 +57,65 @@ class AuthzClient:
         cached = self._viewers.get(digest)
         if cached and time.monotonic() - cached[0] < self.cache_s:
             return cached[1]
-        try:
-            me = await self.access.WhoAmI(
-                apb.WhoAmIRequest(), metadata=(("authorization", f"Bearer {token}"),), timeout=5
-            )
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
-                raise Unauthenticated() from None
-            raise
+        me = await _ask(
+            self.access.WhoAmI(apb.WhoAmIRequest(), metadata=_bearer(token), timeout=TIMEOUT_S)
+        )
         kind = apb.PrincipalType.Name(me.principal.type).removeprefix("PRINCIPAL_TYPE_")
-        viewer = Viewer(me.principal, f"{kind}:{me.principal.scope}/{me.principal.identifier}")
+        key = f"{kind}:{me.principal.scope}/{me.principal.identifier}"
+        viewer = Viewer(me.principal, key, me.email)
+        if len(self._viewers) > 10_000:  # bounded: forget everything rather than grow
+            self._viewers.clear()
         self._viewers[digest] = (time.monotonic(), viewer)
         return viewer
 
+    def _item(self, viewer: Viewer, scope: str) -> apb.CheckRequest:
+        return apb.CheckRequest(
+            principal=viewer.principal,
+            resource_scope=scope,
+            resource_type=AUDIT_TYPE,
+            permission=AUDIT_VIEW,
+        )
+
     async def require_view(self, token: str, viewer: Viewer, scopes: list[ScopeSelector]) -> None:
         """core_audit_view at every queried scope, and below it when children are included."""
-        probes: list[str] = []
-        for s in scopes:
-            probes.append(s.path)
-            if s.include_children and len(s.parts) < 3:
-                probes.append(f"{s.path}/{CHILD_PROBE}")
-        items = [
-            apb.CheckRequest(
-                principal=viewer.principal,
-                resource_scope=path,
-                resource_type="AUDIT",
-                permission=AUDIT_VIEW,
+        subtree = [s.path for s in scopes if s.include_children and len(s.parts) < 3]
+        exact = [s.path for s in scopes if s.path not in subtree]
+        if exact:
+            await self._require_exact(token, viewer, exact)
+        for path in subtree:
+            await self._require_subtree(token, viewer, path)
+
+    async def _require_exact(self, token: str, viewer: Viewer, paths: list[str]) -> None:
+        answer = await _ask(
+            self.access.BatchCheck(
+                apb.BatchCheckRequest(items=[self._item(viewer, p) for p in paths]),
+                metadata=_bearer(token),
+                timeout=TIMEOUT_S,
             )
-            for path in probes
-        ]
-        answer = await self.access.BatchCheck(
-            apb.BatchCheckRequest(items=items),
-            metadata=(("authorization", f"Bearer {token}"),),
-            timeout=5,
         )
-        for path, result in zip(probes, answer.results, strict=True):
+        for path, result in zip(paths, answer.results, strict=True):
             if not result.allowed:
-                shown = path.removesuffix(f"/{CHILD_PROBE}")
-                below = " and below it" if path.endswith(CHILD_PROBE) else ""
-                raise PermissionDenied(f"the caller lacks {AUDIT_VIEW} in {shown!r}{below}")
+                raise PermissionDenied(f"the caller lacks {AUDIT_VIEW} in {path!r}", scope=path)
+
+    async def _require_subtree(self, token: str, viewer: Viewer, path: str) -> None:
+        try:
+            answer = await _ask(
+                self.access.Explain(
+                    self._item(viewer, path), metadata=_bearer(token), timeout=TIMEOUT_S
+                )
+            )
+        except grpc.aio.AioRpcError as exc:
+            # Another account's scope: authz refuses the question itself.
+            if exc.code() != grpc.StatusCode.PERMISSION_DENIED:
+                raise
+            answer = apb.ExplainResponse(allowed=False)
+        if not answer.allowed:
+            raise PermissionDenied(f"the caller lacks {AUDIT_VIEW} in {path!r}", scope=path)
+        if not any(g.include_child_scopes for g in answer.grants):
+            raise PermissionDenied(
+                f"the caller lacks {AUDIT_VIEW} in {path!r} and below it", scope=path
+            )
+
+
+def _bearer(token: str) -> tuple[tuple[str, str]]:
+    return (("authorization", f"Bearer {token}"),)

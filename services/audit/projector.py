@@ -47,6 +47,7 @@ class Projector:
 
     def __init__(self, settings: AuditSettings, dead_letter_topic: Any) -> None:
         self.settings = settings
+        self.keys = settings.chain_keys()
         self.dead_letter_topic = dead_letter_topic
         self.pool: asyncpg.Pool | None = None
         self.stored = 0
@@ -159,7 +160,7 @@ class Projector:
             pool = await self._pool()
             try:
                 async with pool.acquire() as conn:
-                    self.stored += await repository.write_batch(conn, records, dead)
+                    self.stored += await repository.write_batch(conn, records, dead, self.keys)
                 return
             except asyncpg.PostgresError as exc:
                 if rejected_for_good(exc.sqlstate):

@@ -9,6 +9,12 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.audit.domain.chain import ChainKeys
+
+# Known to everyone: lets `make run` and the tests work, anchors nothing. Warned about at start.
+DEV_CHAIN_KEY_ID = "dev-insecure"
+DEV_CHAIN_KEY = "dev-insecure-chain-key-do-not-use-in-production"
+
 
 class AuditSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AUDIT_", frozen=True)
@@ -52,3 +58,28 @@ class AuditSettings(BaseSettings):
     tls_cert_file: str = ""
     tls_key_file: str = ""
     tls_client_ca_file: str = ""
+    # TLS towards authz: a CA makes the channel TLS; a certificate and key add the client side.
+    authz_tls_ca_file: str = ""
+    authz_tls_cert_file: str = ""
+    authz_tls_key_file: str = ""
+    # The chain key (HMAC-SHA256), kept outside the database; rows and heads record its id.
+    chain_key_id: str = DEV_CHAIN_KEY_ID
+    chain_key: SecretStr = SecretStr(DEV_CHAIN_KEY)
+    # Retired keys, for verification only: JSON {"key id": "key", ...}.
+    chain_old_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    # Audit-API denials: at most one ACCESS_DENIED event per caller, scope and permission per
+    # window, and at most this many per caller per window.
+    denial_window_s: float = 60.0
+    denials_per_caller: int = 20
+
+    def chain_keys(self) -> ChainKeys:
+        if self.chain_key_id == DEV_CHAIN_KEY_ID and not self.dev_chain_key:
+            # Rows of the development key carry this id: a real key needs a name of its own.
+            raise ValueError(f"give AUDIT_CHAIN_KEY_ID a name other than {DEV_CHAIN_KEY_ID!r}")
+        keys = {k: v.get_secret_value().encode() for k, v in self.chain_old_keys.items()}
+        keys[self.chain_key_id] = self.chain_key.get_secret_value().encode()
+        return ChainKeys(self.chain_key_id, keys)
+
+    @property
+    def dev_chain_key(self) -> bool:
+        return self.chain_key.get_secret_value() == DEV_CHAIN_KEY

@@ -16,9 +16,12 @@ from aiokafka import AIOKafkaProducer
 from audit.v1 import event_pb2 as ev
 from libs.events import codec
 from services.audit.domain.chain import first_broken_link
+from services.audit.settings import AuditSettings
 from services.audit.store import repository
 from tests.harness.endpoints import ROOT
 
+# The key the services use when none is configured (the development key).
+KEYS = AuditSettings().chain_keys()
 ACCOUNTS = [f"acct{i:02d}" for i in range(20)]
 
 
@@ -145,6 +148,6 @@ async def assert_store_holds_exactly(database_url: str, events: list[ev.AuditEve
                 conn, account, datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)
             )
             assert rows[0].seq == 1
-            assert first_broken_link(rows) is None, account
+            assert first_broken_link(rows, KEYS) is None, account
     finally:
         await conn.close()

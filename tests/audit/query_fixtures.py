@@ -19,6 +19,7 @@ from services.audit.query_server import running_query_server
 from services.audit.settings import AuditSettings
 from services.audit.store import repository
 from services.authz.server import running_server
+from tests.audit.helpers import KEYS
 from tests.authz.conftest import (
     Authz,
     admin_token,
@@ -40,6 +41,7 @@ class QueryApi:
     channel: grpc.aio.Channel
     database_url: str
     admin: tuple[tuple[str, str], ...]  # metadata of account a's administrator
+    port: int = 0  # the audit query API's
 
     def as_token(self, token: str) -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {token}"),)
@@ -58,7 +60,12 @@ async def api(database_url: str) -> AsyncIterator[QueryApi]:
             channel = grpc.aio.insecure_channel(f"127.0.0.1:{query_server.port}")
             stub = q_grpc.AuditQueryServiceStub(channel)
             yield QueryApi(
-                authz, stub, channel, database_url, (("authorization", f"Bearer {authz.token}"),)
+                authz,
+                stub,
+                channel,
+                database_url,
+                (("authorization", f"Bearer {authz.token}"),),
+                query_server.port,
             )
             await channel.close(None)
         await authz.channel.close(None)
@@ -107,7 +114,7 @@ async def store(database_url: str, records: list[AuditRecord]) -> None:
     conn = await asyncpg.connect(database_url)
     try:
         for start in range(0, len(records), 5000):
-            await repository.write_batch(conn, records[start : start + 5000], [])
+            await repository.write_batch(conn, records[start : start + 5000], [], KEYS)
     finally:
         await conn.close()
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from audit.v1 import event_pb2 as ev
 from libs.events import codec
 from services.audit.domain import partitions
-from services.audit.domain.chain import GENESIS, ChainedRow, first_broken_link, link
+from services.audit.domain.chain import GENESIS, ChainedRow, ChainKeys, first_broken_link, link
 from services.audit.domain.records import AuditRecord, InvalidEvent, record_from_bytes
 
 
@@ -72,11 +72,14 @@ def test_an_action_newer_than_the_reader_is_kept() -> None:
     assert record_from_bytes(e.SerializeToString()).action == "999"
 
 
+KEYS = ChainKeys("k1", {"k1": b"k" * 32})
+
+
 def chain(records: list[AuditRecord]) -> list[ChainedRow]:
     rows, previous = [], GENESIS
     for seq, r in enumerate(records, start=1):
-        current = link(previous, r)
-        rows.append(ChainedRow(seq, previous, current, r))
+        current = link(KEYS.keys["k1"], "k1", seq, previous, r)
+        rows.append(ChainedRow(seq, previous, current, "k1", r))
         previous = current
     return rows
 
@@ -89,8 +92,10 @@ RECORDS = records(12)
 
 
 def test_an_intact_chain_verifies() -> None:
-    assert first_broken_link(chain(RECORDS)) is None
-    assert first_broken_link(chain(RECORDS)[5:]) is None  # a later range anchors on its first row
+    assert first_broken_link(chain(RECORDS), KEYS) is None
+    assert (
+        first_broken_link(chain(RECORDS)[5:], KEYS) is None
+    )  # a later range anchors on its first row
 
 
 @settings(max_examples=200, deadline=None)
@@ -109,7 +114,7 @@ def test_any_edited_row_is_named_as_the_first_broken_link(index: int, field: str
     rows[index] = dataclasses.replace(
         rows[index], record=dataclasses.replace(old, **{field: value})
     )
-    broken = first_broken_link(rows)
+    broken = first_broken_link(rows, KEYS)
     assert broken is not None
     assert broken.seq == index + 1
     assert broken.event_id == str(old.event_id)
@@ -118,7 +123,7 @@ def test_any_edited_row_is_named_as_the_first_broken_link(index: int, field: str
 def test_a_deleted_row_is_a_gap() -> None:
     rows = chain(RECORDS)
     del rows[4]
-    broken = first_broken_link(rows)
+    broken = first_broken_link(rows, KEYS)
     assert broken is not None
     assert broken.seq == 6
     assert "missing" in broken.reason

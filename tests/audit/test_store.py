@@ -17,7 +17,7 @@ import pytest
 from services.audit.domain.chain import first_broken_link
 from services.audit.domain.records import AuditRecord, record_from_event
 from services.audit.store import repository
-from tests.audit.helpers import make_event
+from tests.audit.helpers import KEYS, make_event
 from tests.harness.endpoints import ROOT
 
 pytestmark = pytest.mark.integration
@@ -43,11 +43,11 @@ async def test_duplicates_are_stored_once_and_chains_continue_across_batches(
     conn: asyncpg.Connection,
 ) -> None:
     first, second = records(50), records(50, start=50)
-    assert await repository.write_batch(conn, first, []) == 50
-    assert await repository.write_batch(conn, first[10:] + second, []) == 50
+    assert await repository.write_batch(conn, first, [], KEYS) == 50
+    assert await repository.write_batch(conn, first[10:] + second, [], KEYS) == 50
     rows = await repository.chain_rows(conn, "acct", *EVER)
     assert [r.seq for r in rows] == list(range(1, 101))
-    assert first_broken_link(rows) is None
+    assert first_broken_link(rows, KEYS) is None
 
 
 async def test_concurrent_writers_of_the_same_events_keep_one_chain(database_url: str) -> None:
@@ -57,11 +57,11 @@ async def test_concurrent_writers_of_the_same_events_keep_one_chain(database_url
     batch = records(300)
     conns = [await asyncpg.connect(database_url) for _ in range(3)]
     try:
-        stored = await asyncio.gather(*(repository.write_batch(c, batch, []) for c in conns))
+        stored = await asyncio.gather(*(repository.write_batch(c, batch, [], KEYS) for c in conns))
         assert sorted(stored) == [0, 0, 300]
         rows = await repository.chain_rows(conns[0], "acct", *EVER)
         assert len(rows) == 300
-        assert first_broken_link(rows) is None
+        assert first_broken_link(rows, KEYS) is None
     finally:
         for c in conns:
             await c.close()
@@ -71,12 +71,12 @@ async def test_a_row_edited_in_sql_breaks_the_chain_at_that_row(
     conn: asyncpg.Connection, database_url: str
 ) -> None:
     batch = records(20)
-    await repository.write_batch(conn, batch, [])
+    await repository.write_batch(conn, batch, [], KEYS)
     target = batch[12]
     await conn.execute(
         "UPDATE audit_events SET principal_id = 'mallory' WHERE event_id = $1", target.event_id
     )
-    broken = first_broken_link(await repository.chain_rows(conn, "acct", *EVER))
+    broken = first_broken_link(await repository.chain_rows(conn, "acct", *EVER), KEYS)
     assert broken is not None
     assert broken.seq == 13
     assert broken.event_id == str(target.event_id)
@@ -105,14 +105,14 @@ async def test_far_past_and_future_land_in_the_default_partition_then_move(
     ]
     moments = [datetime(1999, 5, 5, tzinfo=UTC), NOW + timedelta(days=200)]
     far = [_at(r, m) for r, m in zip(far, moments, strict=True)]
-    assert await repository.write_batch(conn, far, []) == 2
+    assert await repository.write_batch(conn, far, [], KEYS) == 2
     assert await conn.fetchval("SELECT count(*) FROM audit_events_default") == 2
     # Later, the future month comes within reach: its partition is created and its row moves.
     created = await repository.ensure_partitions(conn, NOW + timedelta(days=150), behind=0, ahead=3)
     assert "audit_events_2027_06" in created
     assert await conn.fetchval("SELECT count(*) FROM audit_events_default") == 1
     assert await conn.fetchval("SELECT count(*) FROM audit_events_2027_06") == 1
-    assert first_broken_link(await repository.chain_rows(conn, "acct", *EVER)) is None
+    assert first_broken_link(await repository.chain_rows(conn, "acct", *EVER), KEYS) is None
 
 
 def _at(r: AuditRecord, moment: datetime) -> AuditRecord:
@@ -122,7 +122,7 @@ def _at(r: AuditRecord, moment: datetime) -> AuditRecord:
 async def test_retention_drops_whole_old_partitions(conn: asyncpg.Connection) -> None:
     old = _at(record_from_event(make_event(1, "acct")), datetime(2026, 10, 3, tzinfo=UTC))
     recent = _at(record_from_event(make_event(2, "acct")), datetime(2026, 11, 3, tzinfo=UTC))
-    await repository.write_batch(conn, [old, recent], [])
+    await repository.write_batch(conn, [old, recent], [], KEYS)
     dropped = await repository.drop_expired(conn, NOW, retention_days=14)  # cutoff: Nov 1st
     assert dropped == ["audit_events_2026_10"]
     left = await conn.fetch("SELECT event_id FROM audit_events")

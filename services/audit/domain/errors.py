@@ -24,7 +24,12 @@ class AlreadyExists(AuditError):
 
 
 class PermissionDenied(AuditError):
-    pass
+    """Refused; `scope` and `permission` say what was refused, for the denial's audit event."""
+
+    def __init__(self, message: str, scope: str = "", permission: str = "core_audit_view") -> None:
+        super().__init__(message)
+        self.scope = scope
+        self.permission = permission
 
 
 class Unauthenticated(AuditError):
@@ -34,3 +39,7 @@ class Unauthenticated(AuditError):
 
 class EtagMismatch(AuditError):
     pass
+
+
+class Unavailable(AuditError):
+    """A service this one depends on (authz) cannot answer now."""

@@ -11,6 +11,8 @@ import json
 
 from services.audit.domain.errors import InvalidArgument
 
+MAX_TOKEN = 1024  # ours are ~150 characters
+
 
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -29,6 +31,8 @@ def encode(key: bytes, fingerprint: bytes, position: list[str]) -> str:
 def decode(key: bytes, fingerprint: bytes, token: str, length: int = 2) -> list[str]:
     """The position, or InvalidArgument when the token is malformed, altered or from another
     query."""
+    if len(token) > MAX_TOKEN:
+        raise InvalidArgument("page_token", f"longer than {MAX_TOKEN} characters")
     try:
         body_text, mac_text = token.split(".")
         body, mac = _unb64(body_text), _unb64(mac_text)

@@ -8,7 +8,7 @@ from typing import Any
 
 from audit.v1 import event_pb2 as ev
 from audit.v1 import query_pb2 as q
-from services.audit.domain import query
+from services.audit.domain import bounds, query
 from services.audit.domain.errors import InvalidArgument
 from services.audit.domain.records import AuditRecord
 from services.audit.domain.scopes import check_scope
@@ -64,9 +64,14 @@ def merged(saved: q.EventFilter | None, given: q.EventFilter) -> q.EventFilter:
     return result
 
 
+def timestamp(message: Any, field: str) -> datetime:
+    return bounds.moment(message.seconds, message.nanos, field)
+
+
 def query_of(f: q.EventFilter, now: datetime, retention_days: int) -> query.EventQuery:
-    start = f.start.ToDatetime(tzinfo=now.tzinfo) if f.HasField("start") else None
-    end = f.end.ToDatetime(tzinfo=now.tzinfo) if f.HasField("end") else None
+    """The domain query of a filter, every field checked against its bounds."""
+    start = timestamp(f.start, "filter.start") if f.HasField("start") else None
+    end = timestamp(f.end, "filter.end") if f.HasField("end") else None
     if f.preset not in q.TimePreset.values():
         raise InvalidArgument("filter.preset", f"unknown value {f.preset}")
     preset = q.TimePreset.Name(f.preset).removeprefix("TIME_PRESET_") if f.preset else ""
@@ -75,34 +80,43 @@ def query_of(f: q.EventFilter, now: datetime, retention_days: int) -> query.Even
         raise InvalidArgument("filter.scopes", "give at least one scope")
     scopes = tuple(
         query.ScopeSelector(check_scope(s.scope, "filter.scopes"), not s.exclude_child_scopes)
-        for s in f.scopes
+        for s in bounds.values(f.scopes, "filter.scopes", bounds.MAX_SCOPES)
     )
     actions = []
-    for a in f.actions:
+    for a in bounds.values(f.actions, "filter.actions", bounds.MAX_VALUES):
         if a not in ev.Action.values() or a == ev.ACTION_UNSPECIFIED:
             raise InvalidArgument("filter.actions", f"unknown action {a}")
         actions.append(ev.Action.Name(a).removeprefix("ACTION_"))
     principals = []
-    for p in f.principals:
+    for p in bounds.values(f.principals, "filter.principals", bounds.MAX_VALUES):
         if p.type not in ev.PrincipalType.values():
             raise InvalidArgument("filter.principals.type", f"unknown principal type {p.type}")
         if not p.identifier:
             raise InvalidArgument("filter.principals.identifier", "give the identifier")
+        bounds.text(p.identifier, "filter.principals.identifier", bounds.MAX_IDENTIFIER)
         kind = ev.PrincipalType.Name(p.type).removeprefix("PRINCIPAL_TYPE_") if p.type else ""
         principals.append((kind, p.identifier))
-    if len(f.text) > 256:
-        raise InvalidArgument("filter.text", "longer than 256 characters")
+    networks = bounds.texts(
+        f.client_networks, "filter.client_networks", bounds.MAX_VALUES, bounds.MAX_NETWORK
+    )
     return query.EventQuery(
         start=start,
         end=end,
         scopes=scopes,
         principals=tuple(principals),
         actions=tuple(actions),
-        resource_types=tuple(f.resource_types),
-        resource_ids=tuple(f.resource_identifiers),
-        modules=tuple(f.modules),
+        resource_types=bounds.texts(
+            f.resource_types, "filter.resource_types", bounds.MAX_VALUES, bounds.MAX_IDENTIFIER
+        ),
+        resource_ids=bounds.texts(
+            f.resource_identifiers,
+            "filter.resource_identifiers",
+            bounds.MAX_VALUES,
+            bounds.MAX_RESOURCE_ID,
+        ),
+        modules=bounds.texts(f.modules, "filter.modules", bounds.MAX_VALUES, bounds.MAX_IDENTIFIER),
         exclude_login=f.exclude_login_events,
         exclude_system=f.exclude_system_events,
-        networks=tuple(query.network(n) for n in f.client_networks),
-        text=f.text,
+        networks=tuple(query.network(n) for n in networks),
+        text=bounds.text(f.text, "filter.text", bounds.MAX_TEXT),
     )

@@ -18,9 +18,12 @@ import grpc
 
 from audit.v1 import query_pb2 as q
 from audit.v1 import query_pb2_grpc as q_grpc
+from libs.events import codec
 from services.audit.access_control import AuthzClient, Viewer
-from services.audit.domain import page_tokens
-from services.audit.domain.chain import first_broken_link
+from services.audit.chain_verification import verify_account
+from services.audit.denials import DenialRecorder
+from services.audit.domain import bounds, page_tokens
+from services.audit.domain.chain import ChainKeys
 from services.audit.domain.diff import diff
 from services.audit.domain.errors import (
     AlreadyExists,
@@ -30,12 +33,13 @@ from services.audit.domain.errors import (
     NotFound,
     PermissionDenied,
     Unauthenticated,
+    Unavailable,
 )
 from services.audit.domain.query import EventQuery, ScopeSelector, page_size
 from services.audit.domain.records import AuditRecord
 from services.audit.domain.scopes import check_scope
-from services.audit.grpc_api.converters import event_of, merged, query_of
-from services.audit.store import queries, repository
+from services.audit.grpc_api.converters import event_of, merged, query_of, timestamp
+from services.audit.store import queries
 from services.audit.store.queries import SavedFilterRow
 
 log = logging.getLogger(__name__)
@@ -48,6 +52,7 @@ STATUS = {
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     EtagMismatch: grpc.StatusCode.ABORTED,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
 }
 CSV_COLUMNS = [
     "event_id", "occurred_at", "account", "organization", "project", "module", "principal_type",
@@ -73,6 +78,20 @@ def bearer(context: Context) -> str:
     raise Unauthenticated()
 
 
+def request_of(context: Context) -> codec.Request:
+    """The caller's address as the server sees it (no forwarding headers are trusted here),
+    user agent and request id, for audit events."""
+    metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+    peer = context.peer() or ""
+    kind, _, rest = peer.partition(":")
+    address = rest.rsplit(":", 1)[0].strip("[]") if kind in ("ipv4", "ipv6") else ""
+    return codec.Request(
+        address,
+        metadata.get("user-agent", "")[:256],
+        metadata.get("x-request-id", "")[:128],
+    )
+
+
 def csv_row(r: AuditRecord) -> list[str]:
     values = {
         **{c: str(getattr(r, c)) for c in CSV_COLUMNS if c not in ("old_state", "new_state")},
@@ -92,12 +111,35 @@ def json_line(r: AuditRecord) -> str:
 
 class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
     def __init__(
-        self, pool: asyncpg.Pool, authz: AuthzClient, page_key: bytes, retention_days: int
+        self,
+        pool: asyncpg.Pool,
+        authz: AuthzClient,
+        page_key: bytes,
+        retention_days: int,
+        chain_keys: ChainKeys,
+        denials: DenialRecorder,
     ) -> None:
         self.pool = pool
+        self.denials = denials
+        self.chain_keys = chain_keys
         self.authz = authz
         self.page_key = page_key
         self.retention_days = retention_days
+
+    async def _require_view(
+        self, context: Context, token: str, viewer: Viewer, scopes: list[ScopeSelector]
+    ) -> None:
+        """authz's answer; a refusal is audited (coalesced) before it is returned."""
+        try:
+            await self.authz.require_view(token, viewer, scopes)
+        except PermissionDenied as denied:
+            await self._record(context, viewer, denied)
+            raise
+
+    async def _record(self, context: Context, viewer: Viewer, denied: PermissionDenied) -> None:
+        await self.denials.record(
+            viewer, denied.scope, denied.permission, denied.message, request_of(context)
+        )
 
     async def _viewer(self, context: Context) -> tuple[str, Viewer]:
         token = bearer(context)
@@ -117,7 +159,7 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
             saved = q.EventFilter.FromString(row.filter)
         effective = merged(saved, given)
         event_query = query_of(effective, datetime.now(UTC), self.retention_days)
-        await self.authz.require_view(token, viewer, list(event_query.scopes))
+        await self._require_view(context, token, viewer, list(event_query.scopes))
         fingerprint = hashlib.sha256(
             viewer.key.encode() + effective.SerializeToString(deterministic=True)
         ).digest()
@@ -170,7 +212,7 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
                 raise NotFound(f"event {event_id} not found")
             scope = "/".join(p for p in (record.account, record.organization, record.project) if p)
             try:
-                await self.authz.require_view(token, viewer, [ScopeSelector(scope, False)])
+                await self._require_view(context, token, viewer, [ScopeSelector(scope, False)])
             except PermissionDenied:
                 raise NotFound(f"event {event_id} not found") from None  # not even its existence
             changes = diff(record.old_state or {}, record.new_state or {})
@@ -229,30 +271,29 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
             if "/" in account:
                 raise InvalidArgument("account", "give an account, not a deeper scope")
             start = (
-                request.start.ToDatetime(tzinfo=UTC)
-                if request.HasField("start")
-                else datetime(1970, 1, 1, tzinfo=UTC)
+                timestamp(request.start, "start") if request.HasField("start") else bounds.EARLIEST
             )
-            end = (
-                request.end.ToDatetime(tzinfo=UTC)
-                if request.HasField("end")
-                else datetime(9999, 1, 1, tzinfo=UTC)
-            )
+            end = timestamp(request.end, "end") if request.HasField("end") else bounds.LATEST
             if end <= start:
                 raise InvalidArgument("end", "the range is empty or inverted")
-            await self.authz.require_view(token, viewer, [ScopeSelector(account, True)])
-            async with self.pool.acquire() as conn:
-                rows = await repository.chain_rows(conn, account, start, end)
-            broken = first_broken_link(rows)
-            if broken is None:
-                return q.VerifyChainResponse(intact=True, events_checked=len(rows))
-            return q.VerifyChainResponse(
-                intact=False,
-                events_checked=len(rows),
-                broken_at_position=broken.seq,
-                broken_event_id=broken.event_id,
-                reason=broken.reason,
+            recorded = bounds.recorded_head(
+                request.recorded_head_position, request.recorded_head_hash
             )
+            await self._require_view(context, token, viewer, [ScopeSelector(account, True)])
+            async with self.pool.acquire() as conn:
+                result = await verify_account(conn, account, start, end, self.chain_keys, recorded)
+            answer = q.VerifyChainResponse(
+                intact=result.broken is None, events_checked=result.checked
+            )
+            if result.head is not None:
+                answer.head_position = result.head.seq
+                answer.head_hash = result.head.hash.hex()
+                answer.head_key_id = result.head.key_id
+            if result.broken is not None:
+                answer.broken_at_position = result.broken.seq
+                answer.broken_event_id = result.broken.event_id
+                answer.reason = result.broken.reason
+            return answer
 
         return await self._run(context, "VerifyChain", work)  # type: ignore[no-any-return]
 
@@ -263,8 +304,8 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
     ) -> tuple[Viewer, SavedFilterRow]:
         token, viewer = await self._viewer(context)
         scope = check_scope(f.scope, "saved_filter.scope")
-        if not f.name or len(f.name) > 128:
-            raise InvalidArgument("saved_filter.name", "give a name of at most 128 characters")
+        if not bounds.text(f.name, "saved_filter.name", bounds.MAX_NAME):
+            raise InvalidArgument("saved_filter.name", "give a name")
         if f.visibility not in q.Visibility.values():
             raise InvalidArgument("saved_filter.visibility", f"unknown value {f.visibility}")
         probe = q.EventFilter()
@@ -272,7 +313,7 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
         if not probe.scopes:
             probe.scopes.add(scope=scope)
         query_of(probe, datetime.now(UTC), self.retention_days)  # the same checks as a query
-        await self.authz.require_view(token, viewer, [ScopeSelector(scope, False)])
+        await self._require_view(context, token, viewer, [ScopeSelector(scope, False)])
         visibility = "EVERYONE" if f.visibility == q.VISIBILITY_EVERYONE else "ONLY_ME"
         row = SavedFilterRow(
             uuid.uuid4(), scope, viewer.key, f.name, visibility, f.filter.SerializeToString(), 1
@@ -303,20 +344,31 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
     async def _owned(self, conn: Any, filter_id: str, viewer: Viewer) -> SavedFilterRow:
         row = await queries.get_saved_filter(conn, _uuid(filter_id, "id"), viewer.key)
         if row.owner != viewer.key:
-            raise PermissionDenied("only the owner may change or delete a saved filter")
+            raise PermissionDenied(
+                "only the owner may change or delete a saved filter",
+                scope=row.scope,
+                permission="owner_of_saved_filter",
+            )
         return row
 
     async def UpdateSavedFilter(self, request: q.SavedFilter, context: Context) -> q.SavedFilter:
         async def work() -> q.SavedFilter:
             viewer, row = await self._check_saved(context, request)
-            async with self.pool.acquire() as conn:
-                current = await self._owned(conn, request.id, viewer)
-                if current.scope != row.scope:
-                    raise InvalidArgument("saved_filter.scope", "a saved filter stays in its scope")
-                updated = SavedFilterRow(
-                    current.id, row.scope, row.owner, row.name, row.visibility, row.filter, 0
-                )
-                return saved_message(await queries.update_saved_filter(conn, updated, request.etag))
+            etag = bounds.text(request.etag, "etag", bounds.MAX_ETAG)
+            try:
+                async with self.pool.acquire() as conn:
+                    current = await self._owned(conn, request.id, viewer)
+                    if current.scope != row.scope:
+                        raise InvalidArgument(
+                            "saved_filter.scope", "a saved filter stays in its scope"
+                        )
+                    updated = SavedFilterRow(
+                        current.id, row.scope, row.owner, row.name, row.visibility, row.filter, 0
+                    )
+                    return saved_message(await queries.update_saved_filter(conn, updated, etag))
+            except PermissionDenied as denied:  # recorded once the connection is back
+                await self._record(context, viewer, denied)
+                raise
 
         return await self._run(context, "UpdateSavedFilter", work)  # type: ignore[no-any-return]
 
@@ -325,9 +377,14 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
     ) -> q.DeleteSavedFilterResponse:
         async def work() -> q.DeleteSavedFilterResponse:
             _, viewer = await self._viewer(context)
-            async with self.pool.acquire() as conn:
-                current = await self._owned(conn, request.id, viewer)
-                await queries.delete_saved_filter(conn, current.id, request.etag)
+            etag = bounds.text(request.etag, "etag", bounds.MAX_ETAG)
+            try:
+                async with self.pool.acquire() as conn:
+                    current = await self._owned(conn, request.id, viewer)
+                    await queries.delete_saved_filter(conn, current.id, etag)
+            except PermissionDenied as denied:  # recorded once the connection is back
+                await self._record(context, viewer, denied)
+                raise
             return q.DeleteSavedFilterResponse()
 
         return await self._run(context, "DeleteSavedFilter", work)  # type: ignore[no-any-return]
@@ -339,7 +396,7 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
             token, viewer = await self._viewer(context)
             scope = check_scope(request.scope, "scope")
             size = page_size(request.page_size)
-            await self.authz.require_view(token, viewer, [ScopeSelector(scope, False)])
+            await self._require_view(context, token, viewer, [ScopeSelector(scope, False)])
             fingerprint = f"saved:{scope}:{viewer.key}".encode()
             after = ("", "")
             if request.page_token:
@@ -373,6 +430,8 @@ def saved_message(row: SavedFilterRow) -> q.SavedFilter:
 
 
 def _uuid(value: str, field: str) -> uuid.UUID:
+    if len(value) > bounds.MAX_ID:
+        raise InvalidArgument(field, f"longer than {bounds.MAX_ID} characters")
     try:
         return uuid.UUID(value)
     except ValueError:

@@ -13,15 +13,29 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+import libs.outbox
 from libs.migrations import migrate
 from services.audit.domain import partitions
-from services.audit.domain.chain import GENESIS, ChainedRow, link
+from services.audit.domain.chain import (
+    GENESIS,
+    ChainedRow,
+    ChainHead,
+    ChainKeys,
+    Newest,
+    link,
+    sign_head,
+)
 from services.audit.domain.records import AuditRecord
 
 log = logging.getLogger(__name__)
 
 Conn = asyncpg.Connection | PoolConnectionProxy
-MIGRATIONS = [("audit", Path(__file__).parent / "migrations")]
+# The shared outbox too: denials of the query API leave through it (the same namespace as authz's,
+# so a database both services use gets it once).
+MIGRATIONS = [
+    ("outbox", Path(libs.outbox.__file__).parent / "migrations"),
+    ("audit", Path(__file__).parent / "migrations"),
+]
 
 RECORD_COLUMNS = [
     "event_id", "occurred_at", "account", "organization", "project", "module",
@@ -32,9 +46,9 @@ RECORD_COLUMNS = [
 ARRAY_TYPES = [
     "uuid", "timestamptz", "text", "text", "text", "text", "text", "text", "text", "text",
     "text", "text", "jsonb", "text", "text", "text", "jsonb", "jsonb", "bigint", "integer",
-    "bigint", "bytea", "bytea",
+    "bigint", "bytea", "bytea", "text",
 ]  # fmt: skip
-ALL_COLUMNS = [*RECORD_COLUMNS, "chain_seq", "prev_hash", "hash"]
+ALL_COLUMNS = [*RECORD_COLUMNS, "chain_seq", "prev_hash", "hash", "chain_key_id"]
 
 INSERT_EVENTS = (
     f"INSERT INTO audit_events ({', '.join(ALL_COLUMNS)}) SELECT * FROM unnest("
@@ -70,8 +84,11 @@ def _values(r: AuditRecord) -> list[Any]:
     ]  # fmt: skip
 
 
-async def write_batch(conn: Conn, records: list[AuditRecord], dead: list[DeadLetter]) -> int:
-    """Store a batch in one transaction; return how many events were new.
+async def write_batch(
+    conn: Conn, records: list[AuditRecord], dead: list[DeadLetter], keys: ChainKeys
+) -> int:
+    """Store a batch in one transaction; return how many events were new. New links and the
+    heads of the batch's accounts are made with the current chain key.
 
     The chain heads of the batch's accounts are locked first, so that two workers holding the
     same events (during a rebalance) serialize: the second sees the first's rows and skips
@@ -102,23 +119,27 @@ async def write_batch(conn: Conn, records: list[AuditRecord], dead: list[DeadLet
             seen = {r["event_id"] for r in stored}
             unique = [r for r in unique if r.event_id not in seen]
         columns: list[list[Any]] = [[] for _ in ARRAY_TYPES]
+        key_id, key = keys.current_id, keys.keys[keys.current_id]
         for record in unique:
             seq, previous = heads[record.account]
-            current = link(previous, record)
+            current = link(key, key_id, seq + 1, previous, record)
             heads[record.account] = (seq + 1, current)
             for column, value in zip(
-                columns, [*_values(record), seq + 1, previous, current], strict=True
+                columns, [*_values(record), seq + 1, previous, current, key_id], strict=True
             ):
                 column.append(value)
         if unique:
             await conn.execute(INSERT_EVENTS, *columns)
+            signed = [sign_head(keys, a, seq, last) for a, (seq, last) in heads.items()]
             await conn.execute(
-                "UPDATE audit_chain_heads h SET seq = u.seq, hash = u.hash"
-                " FROM unnest($1::text[], $2::bigint[], $3::bytea[]) AS u(account, seq, hash)"
-                " WHERE h.account = u.account",
-                list(heads),
-                [s for s, _ in heads.values()],
-                [h for _, h in heads.values()],
+                "UPDATE audit_chain_heads h SET seq = u.seq, hash = u.hash, key_id = u.key_id,"
+                " mac = u.mac FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::text[],"
+                " $5::bytea[]) AS u(account, seq, hash, key_id, mac) WHERE h.account = u.account",
+                [h.account for h in signed],
+                [h.seq for h in signed],
+                [h.hash for h in signed],
+                [h.key_id for h in signed],
+                [h.mac for h in signed],
             )
         if dead:
             await conn.executemany(
@@ -158,9 +179,51 @@ async def chain_rows(conn: Conn, account: str, start: datetime, end: datetime) -
         bounds["hi"],
     )
     return [
-        ChainedRow(r["chain_seq"], bytes(r["prev_hash"]), bytes(r["hash"]), record_of(r))
+        ChainedRow(
+            r["chain_seq"], bytes(r["prev_hash"]), bytes(r["hash"]), r["chain_key_id"], record_of(r)
+        )
         for r in rows
     ]
+
+
+async def hash_at(conn: Conn, account: str, seq: int) -> bytes | None:
+    value = await conn.fetchval(
+        "SELECT hash FROM audit_events WHERE account = $1 AND chain_seq = $2", account, seq
+    )
+    return None if value is None else bytes(value)
+
+
+async def chain_heads(conn: Conn) -> list[ChainHead]:
+    rows = await conn.fetch(
+        "SELECT account, seq, hash, key_id, mac FROM audit_chain_heads ORDER BY account"
+    )
+    return [
+        ChainHead(r["account"], r["seq"], bytes(r["hash"]), r["key_id"], bytes(r["mac"]))
+        for r in rows
+    ]
+
+
+async def chain_tail(conn: Conn, account: str) -> tuple[ChainHead | None, Newest | None]:
+    """The account's signed head and its newest stored row by position."""
+    head = await conn.fetchrow(
+        "SELECT account, seq, hash, key_id, mac FROM audit_chain_heads WHERE account = $1",
+        account,
+    )
+    newest = await conn.fetchrow(
+        "SELECT chain_seq, hash, event_id FROM audit_events WHERE account = $1"
+        " ORDER BY chain_seq DESC LIMIT 1",
+        account,
+    )
+    return (
+        None
+        if head is None
+        else ChainHead(
+            head["account"], head["seq"], bytes(head["hash"]), head["key_id"], bytes(head["mac"])
+        ),
+        None
+        if newest is None
+        else Newest(newest["chain_seq"], bytes(newest["hash"]), str(newest["event_id"])),
+    )
 
 
 async def existing_partitions(conn: Conn) -> list[datetime]:

@@ -133,7 +133,11 @@ Global___ScopeFilter: _TypeAlias = ScopeFilter  # noqa: Y015
 
 @_typing.final
 class EventFilter(_message.Message):
-    """Fields are ANDed; the values within one field are ORed. Empty fields do not filter."""
+    """Fields are ANDed; the values within one field are ORed. Empty fields do not filter.
+    Bounds (INVALID_ARGUMENT naming the field beyond them): at most 50 scopes and 100 values in
+    every other list; identifiers, resource types and modules 128 characters, resource identifiers
+    256, networks 64, text 256; no NUL or control characters; timestamps within years 1..9999.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -219,6 +223,7 @@ class ListEventsRequest(_message.Message):
     page_size: _builtins.int
     """default 50, at most 1000"""
     page_token: _builtins.str
+    """at most 1024 characters, from the previous page of this query"""
     @_builtins.property
     def filter(self) -> Global___EventFilter: ...
     def __init__(
@@ -349,11 +354,12 @@ class SavedFilter(_message.Message):
     id: _builtins.str
     scope: _builtins.str
     name: _builtins.str
-    """unique per scope and owner"""
+    """unique per scope and owner; 1 to 128 characters"""
     visibility: Global___Visibility.ValueType
     owner: _builtins.str
     """output only"""
     etag: _builtins.str
+    """at most 32 characters"""
     @_builtins.property
     def filter(self) -> Global___EventFilter: ...
     def __init__(
@@ -536,26 +542,45 @@ Global___ExportChunk: _TypeAlias = ExportChunk  # noqa: Y015
 
 @_typing.final
 class VerifyChainRequest(_message.Message):
+    """Checks the account's keyed links over the range, and always its newest event against the
+    signed chain head (so events deleted from the end are found whatever the range).
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ACCOUNT_FIELD_NUMBER: _builtins.int
     START_FIELD_NUMBER: _builtins.int
     END_FIELD_NUMBER: _builtins.int
+    RECORDED_HEAD_POSITION_FIELD_NUMBER: _builtins.int
+    RECORDED_HEAD_HASH_FIELD_NUMBER: _builtins.int
     account: _builtins.str
+    """an account identifier"""
+    recorded_head_position: _builtins.int
+    """A head returned by an earlier VerifyChain and kept outside the service: the chain must still
+    hold it (a rollback to an older signed head is found). Both or neither.
+    """
+    recorded_head_hash: _builtins.str
+    """hex, 64 characters"""
     @_builtins.property
-    def start(self) -> _timestamp_pb2.Timestamp: ...
+    def start(self) -> _timestamp_pb2.Timestamp:
+        """default: the beginning; years 1..9999"""
+
     @_builtins.property
-    def end(self) -> _timestamp_pb2.Timestamp: ...
+    def end(self) -> _timestamp_pb2.Timestamp:
+        """default: no end"""
+
     def __init__(
         self,
         *,
         account: _builtins.str = ...,
         start: _timestamp_pb2.Timestamp | None = ...,
         end: _timestamp_pb2.Timestamp | None = ...,
+        recorded_head_position: _builtins.int = ...,
+        recorded_head_hash: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "start", b"start"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "end", b"end", "start", b"start"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "end", b"end", "recorded_head_hash", b"recorded_head_hash", "recorded_head_position", b"recorded_head_position", "start", b"start"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -570,12 +595,20 @@ class VerifyChainResponse(_message.Message):
     BROKEN_AT_POSITION_FIELD_NUMBER: _builtins.int
     BROKEN_EVENT_ID_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    HEAD_POSITION_FIELD_NUMBER: _builtins.int
+    HEAD_HASH_FIELD_NUMBER: _builtins.int
+    HEAD_KEY_ID_FIELD_NUMBER: _builtins.int
     intact: _builtins.bool
     events_checked: _builtins.int
     broken_at_position: _builtins.int
     """set when not intact"""
     broken_event_id: _builtins.str
     reason: _builtins.str
+    head_position: _builtins.int
+    """The signed head: record it outside the service to detect a later rollback of the head."""
+    head_hash: _builtins.str
+    """hex"""
+    head_key_id: _builtins.str
     def __init__(
         self,
         *,
@@ -584,10 +617,13 @@ class VerifyChainResponse(_message.Message):
         broken_at_position: _builtins.int = ...,
         broken_event_id: _builtins.str = ...,
         reason: _builtins.str = ...,
+        head_position: _builtins.int = ...,
+        head_hash: _builtins.str = ...,
+        head_key_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["broken_at_position", b"broken_at_position", "broken_event_id", b"broken_event_id", "events_checked", b"events_checked", "intact", b"intact", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["broken_at_position", b"broken_at_position", "broken_event_id", b"broken_event_id", "events_checked", b"events_checked", "head_hash", b"head_hash", "head_key_id", b"head_key_id", "head_position", b"head_position", "intact", b"intact", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
