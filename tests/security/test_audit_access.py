@@ -12,12 +12,11 @@ from pydantic import SecretStr
 
 from audit.v1 import query_pb2 as q
 from audit.v1 import query_pb2_grpc as q_grpc
-from authz.v1 import authz_pb2 as apb
 from services.audit.query_server import running_query_server
 from services.audit.settings import AuditSettings
 from services.authz.server import running_server
 from tests.audit.query_fixtures import QueryApi
-from tests.authz.conftest import admin_token, bind, create_user, settings_for, user
+from tests.authz.conftest import admin_token, bind, create_user, settings_for, user, user_token
 from tests.authz.test_tls import pki
 
 pytestmark = pytest.mark.integration
@@ -34,13 +33,7 @@ def events_of(scope: str, exclude_children: bool = False) -> q.ListEventsRequest
 
 
 async def token_of(api: QueryApi, identifier: str) -> tuple[tuple[str, str], ...]:
-    owner = apb.Principal(type=apb.PRINCIPAL_TYPE_USER, identifier=identifier)
-    created = await api.authz.api_keys.CreateApiKey(
-        apb.CreateApiKeyRequest(
-            api_key=apb.ApiKey(scope="a", identifier=f"{identifier}-key", owner=owner)
-        )
-    )
-    return api.as_token(created.token)
+    return api.as_token(await user_token(api.authz.server, "a", identifier))
 
 
 LEVEL_RESOURCES = {
