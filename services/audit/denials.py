@@ -12,9 +12,9 @@ import asyncpg
 
 from audit.v1 import event_pb2 as ev
 from libs.events import codec
+from libs.events.coalescing import Coalescer
 from libs.outbox.writer import add_to_outbox
 from services.audit.access_control import Viewer
-from services.audit.domain.coalescing import Coalescer
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from grpc_reflection.v1alpha import reflection
 
 from audit.v1 import query_pb2 as q
 from audit.v1 import query_pb2_grpc as q_grpc
+from libs.events.coalescing import Coalescer
 from libs.grpc_tls import add_port, channel_credentials, open_channel, server_credentials
 from services.audit.access_control import AuthzClient
 from services.audit.denials import DenialRecorder
-from services.audit.domain.coalescing import Coalescer
 from services.audit.grpc_api.query_servicer import AuditQueryServicer
 from services.audit.settings import AuditSettings
 from services.audit.store import repository

@@ -1,15 +1,15 @@
 """Authorization of the service's own API by the RBAC model it serves (dogfooding). A denial is
 answered PERMISSION_DENIED and is itself an audit event (ACCESS_DENIED), coalesced per caller
-(domain/denials.py). Denials are recorded outside any write transaction: a denied caller never
-holds the revision lock while it waits for a connection."""
+(libs/events/coalescing.py, shared with the audit API). Denials are recorded outside any write
+transaction: a denied caller never holds the revision lock while it waits for a connection."""
 
 from __future__ import annotations
 
 import time
 
+from libs.events.coalescing import Coalescer
 from services.authz.domain import catalog, lines, scopes
 from services.authz.domain.audit import Caller, CallInfo, Change
-from services.authz.domain.denials import DenialKey, DenialLimiter
 from services.authz.domain.errors import Denial, PermissionDenied
 from services.authz.domain.lines import CheckRequest
 from services.authz.event_sink import EventSink
@@ -34,12 +34,13 @@ class Guard:
         state: PolicyState,
         db: Connections,
         events: EventSink,
-        limiter: DenialLimiter | None = None,
+        coalescer: Coalescer | None = None,
     ) -> None:
         self.state = state
         self.db = db
         self.events = events
-        self.limiter = limiter or DenialLimiter(time.monotonic)
+        # Per replica: one event per caller, scope and permission a minute, 20 per caller.
+        self.coalescer = coalescer or Coalescer(window_s=60.0, per_caller=20)
 
     def allowed(self, call: CallInfo, permission: str, scope: str, resource_id: str = "") -> bool:
         if call.caller.type == "SYSTEM":
@@ -69,8 +70,7 @@ class Guard:
         d = denied.denial
         if d is None or call.caller.type == "SYSTEM":
             return
-        key = DenialKey(caller_subject(call), scopes.account(d.scope), d.permission, d.scope)
-        held = self.limiter.admit(key)
+        held = self.coalescer.admit(caller_subject(call), d.scope, d.permission, time.monotonic())
         if held is None:
             return
         labels = {"permission": d.permission, **({"coalesced": str(held)} if held else {})}

@@ -16,8 +16,8 @@ from audit.v1 import event_pb2 as ev
 from audit.v1 import query_pb2 as q
 from audit.v1 import query_pb2_grpc as q_grpc
 from libs.events import codec
+from libs.events.coalescing import Coalescer
 from libs.outbox.relay import Relay, RelayConfig
-from services.audit.domain.coalescing import Coalescer
 from services.audit.query_server import running_query_server
 from services.audit.settings import AuditSettings
 from services.authz.server import running_server
