@@ -4,7 +4,7 @@ PY := .venv/bin/python
 STACK := scripts/stack
 STACK_ENV = $$($(STACK) env | sed 's/^/export /')
 
-.PHONY: run test up down status wipe install tools bootstrap bootstrap-operator issue-key gen-protos check-protos lint bench chaos
+.PHONY: run test check up down status wipe install tools bootstrap bootstrap-operator issue-key gen-protos check-protos lint bench chaos
 
 run: install up ## bring up Kafka + PostgreSQL and run the services (Ctrl-C stops the services)
 	@eval "$(STACK_ENV)"; scripts/run-services
@@ -14,6 +14,13 @@ test: install up tools ## lint, type-check and run the whole test suite against 
 	$(PY) -m ruff check .
 	$(PY) -m mypy .
 	@eval "$(STACK_ENV)"; $(PY) -m pytest $(PYTEST_ARGS)
+
+# Fast checks that need neither Kafka, PostgreSQL nor Go: format, lint, types, unit tests.
+check: install
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check .
+	$(PY) -m mypy .
+	$(PY) -m pytest -m "not integration" -q
 
 install: .venv/.installed
 

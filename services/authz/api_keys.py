@@ -1,5 +1,6 @@
 """API keys of users and service accounts: create, list, rotate, revoke. A token's secret leaves
-only in the response that creates it; the store keeps its prefix and a hash (events mask the prefix too).
+only in the response that creates it; the store keeps its prefix and a hash (events mask the
+prefix too).
 
 Who may (DESIGN section 6): a principal manages its own keys. A service account's keys need
 core_serviceaccount_manageapikey on it. Nobody issues (creates or rotates) a key owned by another

