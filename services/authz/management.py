@@ -131,7 +131,7 @@ def check_key(kind: str, scope: str, identifier: str) -> None:
     if kind == "permission":
         if scope:
             raise InvalidArgument("scope", "permissions are global: leave the scope empty")
-        if not catalog.PERMISSION_NAME.match(identifier):
+        if not catalog.PERMISSION_NAME.fullmatch(identifier):
             raise InvalidArgument("identifier", f"{identifier!r} is not a permission name")
         return
     scopes.check_scope(scope, "scope")

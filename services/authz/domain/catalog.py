@@ -7,7 +7,7 @@ import re
 from services.authz.domain import scopes
 from services.authz.domain.entities import Permission, ResourceGroup, Role
 
-PERMISSION_NAME = re.compile(r"^core_([a-z][a-z0-9]*)_([a-z][a-z0-9]*)$")
+PERMISSION_NAME = re.compile(r"core_([a-z][a-z0-9]*)_([a-z][a-z0-9]*)")  # fullmatch only
 
 _ACTIONS: dict[str, tuple[str, ...]] = {
     "account": ("view", "edit"),
@@ -38,7 +38,7 @@ SEEDED_PERMISSIONS: tuple[Permission, ...] = tuple(
 
 def resource_type_of(permission: str) -> str:
     """core_pipeline_execute -> PIPELINE."""
-    match = PERMISSION_NAME.match(permission)
+    match = PERMISSION_NAME.fullmatch(permission)
     if not match:
         raise ValueError(permission)
     return match.group(1).upper()

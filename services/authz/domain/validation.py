@@ -176,7 +176,7 @@ def role_binding(b: RoleBinding) -> RoleBinding:
 
 
 def permission(p: Permission) -> Permission:
-    if not catalog.PERMISSION_NAME.match(p.name):
+    if not catalog.PERMISSION_NAME.fullmatch(p.name):
         raise InvalidArgument("permission.name", "must be core_<resourcetype>_<action>, lower case")
     text(p.description, "permission.description", MAX_DESCRIPTION)
     return dataclasses.replace(p, managed=False)
