@@ -25,6 +25,12 @@ def cases(c: Authz) -> list[tuple[str, Any]]:
     )
     return [
         (
+            "permission.name",
+            c.permissions.CreatePermission(
+                pb.CreatePermissionRequest(permission=pb.Permission(name="core_flag_toggle\n"))
+            ),
+        ),
+        (
             "user.identifier",
             c.users.CreateUser(pb.CreateUserRequest(user=pb.User(account="a", identifier="eve\n"))),
         ),
