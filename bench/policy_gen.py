@@ -6,11 +6,11 @@ benchmark's subprocesses can regenerate them instead of receiving them.
 Each account is generated from the same template, with random choices (about 10k lines each):
 organizations with projects; users; user groups at every level, with members; custom roles with
 permission sets at every level (the managed roles' lines come once, from
-`compile.managed_role_lines()`); resource groups at every level (own scope or narrowed to listed
-descendants, with or without child scopes, all resources or type filters with or without
+`entity_lines.managed_role_lines()`); resource groups at every level (own scope or narrowed to
+listed descendants, with or without child scopes, all resources or type filters with or without
 identifiers); and role bindings of users, groups and service accounts, each expanded into p lines
-by `compile.binding_lines` exactly as the service does. Accounts are added until the target size
-is reached; the last one stops at a binding boundary.
+by `entity_lines.binding_lines` exactly as the service does. Accounts are added until the target
+size is reached; the last one stops at a binding boundary.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from services.authz.domain import catalog, compile
+from services.authz.domain import catalog, entity_lines
 from services.authz.domain.entities import (
     PrincipalRef,
     ResourceFilter,
@@ -134,8 +134,8 @@ class _Account:
                 group = UserGroup(scope, f"grp{g}", members=members)
                 self.groups[scope].append(group.identifier)
                 yield (
-                    compile.source_of("user_group", scope, group.identifier),
-                    compile.group_lines(group),
+                    entity_lines.source_of("user_group", scope, group.identifier),
+                    entity_lines.group_lines(group),
                 )
             if level != "account":
                 for s in range(SERVICE_ACCOUNTS_PER_SCOPE):
@@ -144,7 +144,10 @@ class _Account:
                 permissions = tuple(sorted(rng.sample(PERMISSIONS, rng.randint(3, 12))))
                 role = Role(scope, f"role{r}", permissions=permissions)
                 self.roles[scope].append(role.identifier)
-                yield compile.source_of("role", scope, role.identifier), compile.role_lines(role)
+                yield (
+                    entity_lines.source_of("role", scope, role.identifier),
+                    entity_lines.role_lines(role),
+                )
             for name in MANAGED_RESOURCE_GROUPS[level]:
                 found = catalog.managed_resource_group(name, scope)
                 assert found is not None
@@ -214,8 +217,8 @@ class _Account:
                     disabled=rng.random() < 0.03,
                 )
                 yield (
-                    compile.source_of("role_binding", scope, binding.identifier),
-                    compile.binding_lines(binding, group),
+                    entity_lines.source_of("role_binding", scope, binding.identifier),
+                    entity_lines.binding_lines(binding, group),
                 )
 
 
@@ -224,7 +227,7 @@ def generate(size: int, seed: int = 1) -> PolicySet:
     rng = random.Random(seed)
     shared = _Shared()
     policy = PolicySet()
-    policy.add(MANAGED_SOURCE, compile.managed_role_lines())
+    policy.add(MANAGED_SOURCE, entity_lines.managed_role_lines())
     n = 0
     while len(policy.lines) < size:
         account = _Account(f"acct{n:04d}", rng, shared)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
-from services.authz.domain import compile, scopes, validation
+from services.authz.domain import entity_lines, scopes, validation
 from services.authz.domain.entities import PrincipalRef, PrincipalType
 from services.authz.domain.errors import InvalidArgument
 from services.authz.domain.lines import CheckRequest
@@ -40,7 +40,7 @@ def subject_of(principal: Principal, resource_scope: str) -> str:
     field (exceptions are not remembered)."""
     scopes.check_scope(resource_scope, "resource_scope")
     ref = PrincipalRef(*principal)
-    return compile.principal_subject(validation.principal(ref, resource_scope, "principal"))
+    return entity_lines.principal_subject(validation.principal(ref, resource_scope, "principal"))
 
 
 class Access:

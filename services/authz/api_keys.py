@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NoReturn
 
-from services.authz.domain import guards, scopes, tokens, validation
+from services.authz.domain import scopes, tokens, validation
 from services.authz.domain.audit import CallInfo, Change
 from services.authz.domain.entities import ApiKey, PrincipalRef, Stored
 from services.authz.domain.errors import (
@@ -27,7 +27,9 @@ from services.authz.domain.errors import (
     NotFound,
     PermissionDenied,
 )
-from services.authz.management import Changes, Management, Written, change_of
+from services.authz.domain.required_permissions import SERVICE_ACCOUNT_KEYS, USER_KEYS
+from services.authz.guard import Guard
+from services.authz.management import AtRevision, Changes, Writer, change_of, fetch
 from services.authz.store.repository import Tx
 
 OWNER_KINDS = {"USER": "user", "SERVICE_ACCOUNT": "service_account"}
@@ -35,7 +37,7 @@ OWNER_KINDS = {"USER": "user", "SERVICE_ACCOUNT": "service_account"}
 
 @dataclass(frozen=True)
 class IssuedToken:
-    written: Written
+    written: AtRevision
     token: str
 
 
@@ -64,8 +66,9 @@ def same_principal(call: CallInfo, owner: PrincipalRef) -> bool:
 
 
 class ApiKeys:
-    def __init__(self, management: Management, forget: Callable[[list[str]], None]) -> None:
-        self.m = management
+    def __init__(self, writer: Writer, guard: Guard, forget: Callable[[list[str]], None]) -> None:
+        self.writer = writer
+        self.guard = guard
         self.forget = forget  # drops revoked tokens from the authentication cache
 
     def _permitted(self, call: CallInfo, owner: PrincipalRef, issuing: Issuing) -> Denial | None:
@@ -73,20 +76,18 @@ class ApiKeys:
         if same_principal(call, owner) or call.caller.type == "SYSTEM":
             return None
         if owner.type == "SERVICE_ACCOUNT":
-            permission = guards.SERVICE_ACCOUNT_KEYS
-            if self.m.guard.allowed(call, permission, owner.scope, owner.identifier):
+            permission = SERVICE_ACCOUNT_KEYS
+            if self.guard.allowed(call, permission, owner.scope, owner.identifier):
                 return None
             return Denial(permission, owner.scope, "api_key", owner.identifier)
-        if not issuing and self.m.guard.allowed(
-            call, guards.USER_KEYS, owner.scope, owner.identifier
-        ):
+        if not issuing and self.guard.allowed(call, USER_KEYS, owner.scope, owner.identifier):
             return None
         detail = "nobody issues keys owned by another user" if issuing else ""
-        return Denial(guards.USER_KEYS, owner.scope, "api_key", owner.identifier, detail)
+        return Denial(USER_KEYS, owner.scope, "api_key", owner.identifier, detail)
 
     async def _deny(self, call: CallInfo, denial: Denial, message: str) -> NoReturn:
         denied = PermissionDenied(message, denial)
-        await self.m.guard.record(call, denied)
+        await self.guard.record(call, denied)
         raise denied
 
     async def authorize(self, call: CallInfo, owner: PrincipalRef, issuing: Issuing) -> None:
@@ -101,19 +102,19 @@ class ApiKeys:
         """Authorize an operation on an existing key, answering alike for a key that is not
         there and one the caller may not touch (NOT_FOUND, or the precise reason, only for a
         caller who may manage every key of the scope)."""
-        async with self.m.db.acquire() as conn:
+        async with self.writer.db.acquire() as conn:
             stored = await Tx(conn).get("api_key", scope, identifier)
         denial = self._permitted(call, stored.entity.owner, issuing) if stored else None
         if stored is not None and denial is None:
             return
-        manages_all = self.m.guard.allowed(call, guards.SERVICE_ACCOUNT_KEYS, scope) or (
-            not issuing and self.m.guard.allowed(call, guards.USER_KEYS, scope)
+        manages_all = self.guard.allowed(call, SERVICE_ACCOUNT_KEYS, scope) or (
+            not issuing and self.guard.allowed(call, USER_KEYS, scope)
         )
         if manages_all and denial is None:
             raise NotFound(f"API key {identifier!r} does not exist in {scope!r}")
         if manages_all and denial is not None:
             await self._deny(call, denial, denial.detail or f"the caller lacks {denial.permission}")
-        uniform = denial or Denial(guards.SERVICE_ACCOUNT_KEYS, scope, "api_key", identifier)
+        uniform = denial or Denial(SERVICE_ACCOUNT_KEYS, scope, "api_key", identifier)
         await self._deny(
             call, uniform, f"the caller may not manage API key {identifier!r} in {scope!r}"
         )
@@ -137,8 +138,8 @@ class ApiKeys:
             token_prefixes=(issued.prefix,),
         )
 
-        async def op(tx: Tx, revision: int, changes: Changes) -> tuple[Written, Change]:
-            await self.m.require(tx, OWNER_KINDS[owner.type], owner.scope, owner.identifier)
+        async def op(tx: Tx, revision: int, changes: Changes) -> tuple[AtRevision, Change]:
+            await fetch(tx, OWNER_KINDS[owner.type], owner.scope, owner.identifier)
             await tx.insert(api_key, revision)
             stored = Stored(api_key, revision)
             await tx.insert_token(
@@ -148,14 +149,14 @@ class ApiKeys:
                 issued.secret_hash,
                 expiry,
             )
-            return Written(stored, revision), change_of("CREATE", api_key, None, api_key)
+            return AtRevision(stored, revision), change_of("CREATE", api_key, None, api_key)
 
-        return IssuedToken(await self.m.write(op, call), issued.token)
+        return IssuedToken(await self.writer.write(op, call), issued.token)
 
     async def list(self, owner: PrincipalRef, scope: str, call: CallInfo) -> list[Stored]:
         resolved = owner_of(owner, scope)
         await self.authorize(call, resolved, issuing=False)
-        async with self.m.db.acquire() as conn:
+        async with self.writer.db.acquire() as conn:
             return await Tx(conn).api_keys_of(
                 OWNER_KINDS[resolved.type], scope, resolved.identifier
             )
@@ -183,7 +184,7 @@ class ApiKeys:
         issued = tokens.new_token()
         revoked: list[str] = []
 
-        async def op(tx: Tx, revision: int, changes: Changes) -> tuple[Written, Change]:
+        async def op(tx: Tx, revision: int, changes: Changes) -> tuple[AtRevision, Change]:
             key = await self._load(tx, scope, identifier)
             expiry = datetime.fromisoformat(key.expires_at) if key.expires_at else None
             if expiry is not None and expiry <= now:
@@ -205,25 +206,25 @@ class ApiKeys:
                 issued.secret_hash,
                 expiry,
             )
-            return Written(Stored(new, revision), revision), change_of("ROTATE", new, key, new)
+            return AtRevision(Stored(new, revision), revision), change_of("ROTATE", new, key, new)
 
-        written = await self.m.write(op, call)
+        written = await self.writer.write(op, call)
         self.forget(revoked)
         return IssuedToken(written, issued.token)
 
-    async def revoke(self, scope: str, identifier: str, call: CallInfo) -> Written:
+    async def revoke(self, scope: str, identifier: str, call: CallInfo) -> AtRevision:
         scopes.check_scope(scope, "scope")
         scopes.check_identifier(identifier, "identifier")
         await self._authorize_key(call, scope, identifier, issuing=False)
         revoked: list[str] = []
 
-        async def op(tx: Tx, revision: int, changes: Changes) -> tuple[Written, Change]:
+        async def op(tx: Tx, revision: int, changes: Changes) -> tuple[AtRevision, Change]:
             key = await self._load(tx, scope, identifier)
             revoked.extend(await tx.revoke_tokens(scope, identifier))
             new = dataclasses.replace(key, revoked=True, token_prefixes=())
             await tx.update(new, revision)
-            return Written(Stored(new, revision), revision), change_of("REVOKE", new, key, new)
+            return AtRevision(Stored(new, revision), revision), change_of("REVOKE", new, key, new)
 
-        written = await self.m.write(op, call)
+        written = await self.writer.write(op, call)
         self.forget(revoked)
         return written

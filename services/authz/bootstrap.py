@@ -39,7 +39,8 @@ async def issue_user_key(management: Management, account: str, user: str, name: 
     """An operator's path to a user's first token (no caller may issue another user's key)."""
     principal = PrincipalRef("USER", user, account)
     key = ApiKey(account, f"{name}-{secrets.token_hex(4)}", principal, name)
-    issued = await ApiKeys(management, lambda _: None).create(key, SYSTEM_CALL, None)
+    keys = ApiKeys(management.writer, management.guard, lambda _: None)
+    issued = await keys.create(key, SYSTEM_CALL, None)
     return issued.token
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from services.authz.domain import compile, delegation
+from services.authz.domain import delegation, entity_lines
 from services.authz.domain.audit import CallInfo
 from services.authz.domain.delegation import Grant
 from services.authz.domain.entities import (
@@ -48,7 +48,7 @@ class Granting:
             group = (
                 await self.lookup(tx, "resource_group", binding.scope, binding.resource_group)
             ).entity
-        return delegation.grants(role.permissions, compile.resource_group_selectors(group))
+        return delegation.grants(role.permissions, entity_lines.resource_group_selectors(group))
 
     async def granted_by(self, tx: Tx, new: Entity, old: Entity | None) -> set[Grant]:
         """What writing `new` (over `old`, if any) grants that was not granted before."""
@@ -89,6 +89,12 @@ class Granting:
             before = await self._binding_grants(tx, b.entity, old_role, old_group)
             found |= after - before if (old_role or old_group) else after
         return found
+
+    async def require_held_for(
+        self, tx: Tx, call: CallInfo, new: Entity, old: Entity | None
+    ) -> None:
+        """PermissionDenied unless the caller holds all that writing `new` grants."""
+        self.require_held(call, await self.granted_by(tx, new, old), new)
 
     def require_held(self, call: CallInfo, wanted: set[Grant], entity: Entity) -> None:
         if call.caller.type == "SYSTEM" or not wanted:

@@ -59,9 +59,9 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
         db = Connections(pool, settings.pool_acquire_timeout_s)
         state = PolicyState()
         events = OutboxEvents(settings.audit_topic)
-        management = Management(db, state, events, Guard(state, db, events))
         authenticator = Authenticator(db, settings.token_cache_s)
-        management.forget_tokens = authenticator.forget
+        guard = Guard(state, db, events)
+        management = Management(db, state, events, guard, authenticator.forget)
         proxies = parse_networks(settings.trusted_proxies)
         async with pool.acquire() as conn:
             await migrate_authz(conn)
@@ -71,13 +71,15 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
             # Workers share the port; a lone server must not silently share it with another.
             options=[("grpc.so_reuseport", int(settings.workers > 1))],
         )
-        access = AccessServicer(Access(state), management, settings.max_revision_wait_s)
+        access = AccessServicer(
+            Access(state), guard, management.reads, settings.max_revision_wait_s
+        )
         pb_grpc.add_AccessServiceServicer_to_server(
             authenticated(access, "AccessService", authenticator, proxies), server
         )
         names = [pb.DESCRIPTOR.services_by_name["AccessService"].full_name]
         names += add_management_services(server, management, authenticator, proxies)
-        api_keys = ApiKeyServicer(ApiKeys(management, authenticator.forget))
+        api_keys = ApiKeyServicer(ApiKeys(management.writer, guard, authenticator.forget))
         pb_grpc.add_ApiKeyServiceServicer_to_server(
             authenticated(api_keys, "ApiKeyService", authenticator, proxies), server
         )

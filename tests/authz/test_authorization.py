@@ -12,7 +12,7 @@ import pytest
 
 from audit.v1 import event_pb2 as ev
 from authz.v1 import authz_pb2 as pb
-from services.authz.domain import guards
+from services.authz.domain import required_permissions
 from tests.authz.conftest import Authz, bind, connect, create_user, user, user_token
 from tests.security.attackers import outbox_events
 
@@ -177,7 +177,7 @@ async def test_a_caller_without_permission_is_denied_every_management_rpc_and_au
         for e in denials
     ]
     assert len(where) == len(set(where))
-    assert {w[0] for w in where} == {p for p in guards.PERMISSIONS.values() if p}
+    assert {w[0] for w in where} == {p for p in required_permissions.PERMISSIONS.values() if p}
     await carol.channel.close(None)
 
 

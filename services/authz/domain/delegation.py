@@ -2,8 +2,8 @@
 
 A change that grants (a role binding, permissions added to a bound role, a resource group
 widened under a binding, a member added to a bound group) grants each permission of a role over
-each selector of a resource group (compile.resource_group_selectors). The caller must hold every
-such pair itself, as Kubernetes RBAC's escalate/bind check asks."""
+each selector of a resource group (entity_lines.resource_group_selectors). The caller must hold
+every such pair itself, as Kubernetes RBAC's escalate/bind check asks."""
 
 from __future__ import annotations
 

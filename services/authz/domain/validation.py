@@ -7,6 +7,7 @@ import dataclasses
 
 from services.authz.domain import catalog, scopes
 from services.authz.domain.entities import (
+    Entity,
     Permission,
     PrincipalRef,
     ResourceFilter,
@@ -173,6 +174,26 @@ def role_binding(b: RoleBinding) -> RoleBinding:
     if b.role.startswith("_"):
         role_scope = b.scope  # managed roles exist in every scope of their level
     return dataclasses.replace(b, principal=resolved, role_scope=role_scope)
+
+
+def entity(e: Entity, known_permissions: set[str], known_resource_types: set[str]) -> Entity:
+    """The entity normalized, or InvalidArgument naming the field."""
+    match e:
+        case User():
+            return user(e)
+        case UserGroup():
+            return user_group(e)
+        case ServiceAccount():
+            return service_account(e)
+        case Role():
+            return role(e, known_permissions)
+        case ResourceGroup():
+            return resource_group(e, known_resource_types)
+        case RoleBinding():
+            return role_binding(e)
+        case Permission():
+            return permission(e)
+    raise TypeError(f"not a managed entity: {e!r}")
 
 
 def permission(p: Permission) -> Permission:

@@ -11,12 +11,12 @@ from authz.v1 import authz_pb2_grpc as pb_grpc
 from services.authz.access import Access, Principal, subject_of
 from services.authz.domain.audit import SYSTEM_CALL
 from services.authz.domain.errors import Denial, InvalidArgument, PermissionDenied
-from services.authz.domain.guards import CHECK_FOR_OTHERS
 from services.authz.domain.lines import TREE, CheckRequest
+from services.authz.domain.required_permissions import CHECK_FOR_OTHERS
 from services.authz.grpc_api.call_info import CURRENT_CALLER, call_info
 from services.authz.grpc_api.converters import caller_principal_type, principal_type
-from services.authz.guard import caller_subject, subject_of_caller
-from services.authz.management import Management
+from services.authz.guard import Guard, caller_subject, subject_of_caller
+from services.authz.management.reads import Reads
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -39,10 +39,10 @@ DENIED = pb.BatchCheckResult(allowed=False)
 
 
 class AccessServicer(pb_grpc.AccessServiceServicer):
-    def __init__(self, access: Access, management: Management, max_wait_s: float) -> None:
+    def __init__(self, access: Access, guard: Guard, reads: Reads, max_wait_s: float) -> None:
         self.access = access
-        self.management = management
-        self.guard = management.guard
+        self.guard = guard
+        self.reads = reads  # Explain names the granting bindings' resource groups
         self.max_wait_s = max_wait_s
 
     def _request(self, m: pb.CheckRequest) -> CheckRequest:
@@ -119,7 +119,7 @@ class AccessServicer(pb_grpc.AccessServiceServicer):
             scope, _, identifier = g.binding.rpartition("/")
             # The grant is the asker's to see; reading its binding needs no further permission.
             binding = (
-                await self.management.get("role_binding", scope, identifier, SYSTEM_CALL)
+                await self.reads.get("role_binding", scope, identifier, SYSTEM_CALL)
             ).stored.entity
             grants.append(
                 pb.Grant(

@@ -15,7 +15,7 @@ from services.authz.authentication import Authenticator
 from services.authz.grpc_api import converters as c
 from services.authz.grpc_api.call_info import Network, call_info
 from services.authz.grpc_api.errors import authenticated
-from services.authz.management import Management, Written
+from services.authz.management import AtRevision, Management
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -56,7 +56,7 @@ class Crud:
         self.m = management
         self.r = resource
 
-    def respond(self, written: Written) -> Any:
+    def respond(self, written: AtRevision) -> Any:
         return self.r.response(
             **{self.r.field: self.r.to_proto(written.stored), "revision": written.revision}
         )

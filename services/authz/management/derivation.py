@@ -1,0 +1,64 @@
+"""What an entity's write implies in the store: the entities it must name (references), the
+Casbin lines derived from it (domain/entity_lines.py), and what its removal takes along."""
+
+from __future__ import annotations
+
+from services.authz.domain import entity_lines, scopes
+from services.authz.domain.entities import (
+    Entity,
+    Permission,
+    ResourceGroup,
+    Role,
+    RoleBinding,
+    UserGroup,
+)
+from services.authz.domain.lines import PolicyLine
+from services.authz.management.lookup import fetch
+from services.authz.management.transaction import Changes
+from services.authz.policy_state import PERMISSION
+from services.authz.store.repository import Tx
+
+_PRINCIPAL_KINDS = {
+    "USER": "user",
+    "USER_GROUP": "user_group",
+    "SERVICE_ACCOUNT": "service_account",
+}
+
+
+async def check_references(tx: Tx, entity: Entity) -> None:
+    """NotFound unless everything the entity names exists."""
+    if isinstance(entity, UserGroup):
+        for member in entity.members:
+            await fetch(tx, "user", scopes.account(entity.scope), member)
+    elif isinstance(entity, RoleBinding):
+        await fetch(tx, "role", entity.role_scope, entity.role)
+        await fetch(tx, "resource_group", entity.scope, entity.resource_group)
+        p = entity.principal
+        await fetch(tx, _PRINCIPAL_KINDS[p.type], p.scope, p.identifier)
+
+
+async def derive_lines(tx: Tx, entity: Entity, changes: Changes) -> None:
+    """Make the stored lines those the entity implies (a resource group: its bindings')."""
+    source = entity_lines.source_of(entity.kind, entity.scope, entity.identifier)
+    if isinstance(entity, Role):
+        changes.merge(await tx.replace_lines(source, entity_lines.role_lines(entity)))
+    elif isinstance(entity, UserGroup):
+        changes.merge(await tx.replace_lines(source, entity_lines.group_lines(entity)))
+    elif isinstance(entity, RoleBinding):
+        group = (await fetch(tx, "resource_group", entity.scope, entity.resource_group)).entity
+        changes.merge(await tx.replace_lines(source, entity_lines.binding_lines(entity, group)))
+    elif isinstance(entity, ResourceGroup):
+        for b in await tx.bindings_using_resource_group(entity.scope, entity.identifier):
+            await derive_lines(tx, b.entity, changes)
+    elif isinstance(entity, Permission):
+        changes.added.append(PolicyLine(PERMISSION, (entity.name,)))
+
+
+async def drop(tx: Tx, entity: Entity, changes: Changes) -> None:
+    """Delete the entity and its lines."""
+    await tx.delete(entity.kind, entity.scope, entity.identifier)
+    if isinstance(entity, Permission):
+        changes.removed.append(PolicyLine(PERMISSION, (entity.name,)))
+    else:
+        source = entity_lines.source_of(entity.kind, entity.scope, entity.identifier)
+        changes.merge(await tx.replace_lines(source, []))
