@@ -32,6 +32,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from libs.events.topics import TopicSettings, ensure_topics, spec_for
 from libs.outbox.writer import NOTIFY_CHANNEL
+from libs.pg_connections import connection_lost
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +239,7 @@ class Relay:
     async def _listen(self) -> None:
         """Keep a connection LISTENing for new rows; a lost one is replaced (rows that arrived
         meanwhile are found by the next publish)."""
-        if self._listener is not None and not self._listener.is_closed():
+        if self._listener is not None and not connection_lost(self._listener):
             return
         old, self._listener = self._listener, None
         if old is not None:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from libs.pg_connections import connection_lost
 from services.authz.domain import catalog
 from services.authz.domain.errors import RevisionNotReached
 from services.authz.domain.lines import PolicyLine
@@ -130,7 +131,7 @@ async def follow_policy_log(
     listener: PoolConnectionProxy | None = None
     try:
         while True:
-            if listener is None or lost.is_set() or listener.is_closed():
+            if listener is None or lost.is_set() or connection_lost(listener):
                 listener = await _relisten(pool, listener, on_notify, on_lost)
                 if listener is None:
                     await asyncio.sleep(backoff)
