@@ -54,7 +54,7 @@ class RelayConfig:
     batch_size: int = 500
     poll_interval_s: float = 2.0
     backoff_initial_s: float = 0.2
-    backoff_max_s: float = 10.0
+    backoff_max_s: float = 2.0  # also how long a trail can lag behind a broker that is back
     retention_s: float = 7 * 24 * 3600.0
     prune_interval_s: float = 300.0
     request_timeout_ms: int = 10000
