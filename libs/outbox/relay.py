@@ -30,8 +30,9 @@ from aiokafka.errors import (
 )
 from asyncpg.pool import PoolConnectionProxy
 
-from libs.events.topics import TopicSettings, TopicsNotReady, ensure_topics, spec_for
+from libs.events.topics import TopicSettings, ensure_topics, spec_for
 from libs.outbox.writer import NOTIFY_CHANNEL
+from libs.pg_connections import connection_lost
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,6 @@ REFUSED_FOR_GOOD = (
     InvalidTopicError,
     UnsupportedForMessageFormatError,
 )
-TRANSIENT = (KafkaError, OSError, TimeoutError, asyncpg.PostgresError, TopicsNotReady)
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class RelayConfig:
     batch_size: int = 500
     poll_interval_s: float = 2.0
     backoff_initial_s: float = 0.2
-    backoff_max_s: float = 10.0
+    backoff_max_s: float = 2.0  # also how long a trail can lag behind a broker that is back
     retention_s: float = 7 * 24 * 3600.0
     prune_interval_s: float = 300.0
     request_timeout_ms: int = 10000
@@ -91,6 +91,7 @@ class Relay:
         self._wake = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
         self._declared: set[str] = set()
+        self._listener: PoolConnectionProxy | None = None
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -235,21 +236,26 @@ class Relay:
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
 
-    async def _listen(self, current: PoolConnectionProxy | None) -> PoolConnectionProxy:
-        """A connection LISTENing for new rows; a lost one is replaced (rows that arrived
+    async def _listen(self) -> None:
+        """Keep a connection LISTENing for new rows; a lost one is replaced (rows that arrived
         meanwhile are found by the next publish)."""
-        if current is not None and not current.is_closed():
-            return current
-        if current is not None:
+        if self._listener is not None and not connection_lost(self._listener):
+            return
+        old, self._listener = self._listener, None
+        if old is not None:
+            log.warning("outbox relay: the LISTEN connection was lost; listening again")
             with contextlib.suppress(Exception):
-                await self.pool.release(current)
+                await self.pool.release(old)
         listener = await self.pool.acquire()
-        await listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
-        return listener
+        try:
+            await listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        except BaseException:
+            await self.pool.release(listener)
+            raise
+        self._listener = listener
 
     async def run(self) -> None:
         """Publish until cancelled."""
-        listener: PoolConnectionProxy | None = None
         backoff = self.config.backoff_initial_s
         loop = asyncio.get_running_loop()
         next_prune = loop.time()
@@ -257,7 +263,7 @@ class Relay:
             while True:
                 self._wake.clear()  # a NOTIFY from here on wakes the wait below
                 try:
-                    listener = await self._listen(listener)
+                    await self._listen()
                     await self.declare(self.config.declare)
                     while await self.publish_batch() == self.config.batch_size:
                         pass  # a full batch: there may be more right away
@@ -265,7 +271,7 @@ class Relay:
                     if loop.time() >= next_prune:
                         await self.prune()
                         next_prune = loop.time() + self.config.prune_interval_s
-                except (*TRANSIENT, asyncpg.InterfaceError) as exc:
+                except Exception as exc:  # the relay must outlive any failure: retry them all
                     log.warning("outbox relay: %r; retrying in %.1f s", exc, backoff)
                     await self._drop_producer()
                     await asyncio.sleep(backoff)
@@ -274,6 +280,7 @@ class Relay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.config.poll_interval_s)
         finally:
+            listener, self._listener = self._listener, None
             if listener is not None:
                 with contextlib.suppress(Exception):
                     await listener.remove_listener(NOTIFY_CHANNEL, self._on_notify)

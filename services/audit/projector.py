@@ -33,8 +33,6 @@ from services.audit.store.repository import DeadLetter
 
 log = logging.getLogger(__name__)
 
-RETRYABLE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
-
 Incoming = tuple[AuditRecord, DeadLetter]  # a decoded event and where it came from
 
 
@@ -89,8 +87,14 @@ class Projector:
             committed = self.liveness.last.committed
         self.liveness.observe(LagSample(time.monotonic(), lag, committed, owned))
 
+    async def _drop_pool(self) -> None:
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.terminate()
+
     async def _pool(self) -> asyncpg.Pool:
         while self.pool is None:
+            pool: asyncpg.Pool | None = None
             try:
                 pool = await asyncpg.create_pool(
                     self.settings.database_url.get_secret_value(), min_size=1, max_size=3
@@ -104,8 +108,10 @@ class Projector:
                         self.settings.partitions_ahead,
                     )
                 self.pool = pool
-            except RETRYABLE as exc:
+            except Exception as exc:  # whatever it is, the next try may pass
                 log.warning("database not ready: %r; retrying", exc)
+                if pool is not None:
+                    pool.terminate()
                 await asyncio.sleep(1.0)
         return self.pool
 
@@ -121,6 +127,9 @@ class Projector:
                 incoming.append((record_from_bytes(source.payload), source))
             except InvalidEvent as exc:
                 dead.append(dataclasses.replace(source, reason=printable_reason(str(exc))))
+            except Exception as exc:  # an event that breaks the decoder is poison too
+                reason = printable_reason(f"undecodable: {type(exc).__name__}: {exc}")
+                dead.append(dataclasses.replace(source, reason=reason))
         return incoming, dead
 
     async def handle(self, events: Sequence[Any]) -> None:
@@ -166,8 +175,11 @@ class Projector:
                 if rejected_for_good(exc.sqlstate):
                     raise RejectedForGood(f"{exc.sqlstate} {type(exc).__name__}: {exc}") from exc
                 log.warning("writing a batch failed: %r; retrying in %.1f s", exc, delay)
-            except RETRYABLE as exc:
+            except Exception as exc:  # the agent must not crash: faust would stop the stream
+                # A broken connection can surface as an InterfaceError or InternalClientError:
+                # start over with a fresh pool.
                 log.warning("writing a batch failed: %r; retrying in %.1f s", exc, delay)
+                await self._drop_pool()
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.settings.retry_backoff_max_s)
 
@@ -210,7 +222,7 @@ class Projector:
                     conn, now, self.settings.partitions_behind, self.settings.partitions_ahead
                 )
                 await repository.drop_expired(conn, now, self.settings.retention_days)
-        except RETRYABLE as exc:
+        except Exception as exc:  # a timer that raises would stop
             log.warning("partition maintenance failed: %r; next time", exc)
 
 

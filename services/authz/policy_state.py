@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from libs.pg_connections import connection_lost
 from services.authz.domain import catalog
 from services.authz.domain.errors import RevisionNotReached
 from services.authz.domain.lines import PolicyLine
@@ -130,7 +131,7 @@ async def follow_policy_log(
     listener: PoolConnectionProxy | None = None
     try:
         while True:
-            if listener is None or lost.is_set() or listener.is_closed():
+            if listener is None or lost.is_set() or connection_lost(listener):
                 listener = await _relisten(pool, listener, on_notify, on_lost)
                 if listener is None:
                     await asyncio.sleep(backoff)
@@ -145,7 +146,7 @@ async def follow_policy_log(
             try:
                 async with pool.acquire() as conn:
                     await state.catch_up(conn)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            except Exception:  # e.g. a connection broken mid-query: this task must go on
                 log.warning("catching up from the policy log failed; retrying", exc_info=True)
                 lost.set()  # the listener likely went with it: check it before waiting
     finally:
@@ -169,12 +170,12 @@ async def _relisten(
             await pool.release(old)
     try:
         listener: PoolConnectionProxy = await pool.acquire()
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+    except Exception:  # PostgreSQL away: try again after a pause
         return None
     try:
         listener.add_termination_listener(on_lost)
         await listener.add_listener(NOTIFY_CHANNEL, on_notify)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+    except Exception:
         with contextlib.suppress(Exception):
             await pool.release(listener)
         return None
