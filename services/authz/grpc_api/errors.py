@@ -56,7 +56,8 @@ TRANSIENT: tuple[type[Exception], ...] = (
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.InterfaceError,
-    ConnectionError,
+    asyncpg.InternalClientError,  # e.g. a connection broken mid-protocol
+    OSError,  # refused or reset connections
     TimeoutError,
 )
 
