@@ -20,7 +20,7 @@ from services.audit.settings import AuditSettings
 from services.audit.store import repository
 from services.authz.server import running_server
 from tests.audit.helpers import KEYS
-from tests.authz.conftest import (
+from tests.authz.clients import (
     Authz,
     admin_token,
     bind,

@@ -12,7 +12,7 @@ import pytest
 from authz.v1 import authz_pb2 as pb
 from services.authz.server import running_server
 from tests.audit.helpers import Workers, wait_rows
-from tests.authz.conftest import admin_token, connect, settings_for
+from tests.authz.clients import admin_token, connect, settings_for
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from authz.v1 import authz_pb2 as pb
 from services.authz.server import running_server
-from tests.authz.conftest import Authz, bind, connect, create_user, group, settings_for, user
+from tests.authz.clients import Authz, bind, connect, create_user, group, settings_for, user
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from authz.v1 import authz_pb2 as pb
 from services.authz.server import running_server
-from tests.authz.conftest import Authz, connect, create_user, settings_for, user_token
+from tests.authz.clients import Authz, connect, create_user, settings_for, user_token
 from tests.harness.endpoints import ROOT
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ import pytest
 from audit.v1 import event_pb2 as ev
 from authz.v1 import authz_pb2 as pb
 from services.authz.domain import required_permissions
-from tests.authz.conftest import Authz, bind, connect, create_user, user, user_token
+from tests.authz.clients import Authz, bind, connect, create_user, user, user_token
 from tests.security.attackers import outbox_events
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ import pytest
 from authz.v1 import authz_pb2 as pb
 from services.authz.casbin_model.enforcer import MODEL_PATH, register_functions
 from services.authz.store.casbin_adapter import CasbinRuleAdapter
-from tests.authz.conftest import Authz, bind, create_user, group, user
+from tests.authz.clients import Authz, bind, create_user, group, user
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ import grpc
 import pytest
 
 from authz.v1 import authz_pb2 as pb
-from tests.authz.conftest import Authz, bind, create_user, group, operator, user
+from tests.authz.clients import Authz, bind, create_user, group, operator, user
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ import pytest
 
 from authz.v1 import authz_pb2 as pb
 from services.authz.server import running_server
-from tests.authz.conftest import Authz, connect, create_user, settings_for, user
+from tests.authz.clients import Authz, connect, create_user, settings_for, user
 
 pytestmark = pytest.mark.integration
 

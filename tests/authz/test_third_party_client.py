@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from tests.authz.conftest import Authz
+from tests.authz.clients import Authz
 from tests.harness.endpoints import ROOT
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from cryptography.x509.oid import NameOID
 from authz.v1 import authz_pb2 as pb
 from authz.v1 import authz_pb2_grpc as pb_grpc
 from services.authz.server import running_server
-from tests.authz.conftest import admin_token, settings_for
+from tests.authz.clients import admin_token, settings_for
 
 pytestmark = pytest.mark.integration
 

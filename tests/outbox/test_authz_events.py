@@ -12,7 +12,7 @@ from audit.v1 import event_pb2 as ev
 from authz.v1 import authz_pb2 as pb
 from libs.events import codec
 from services.authz.server import running_server
-from tests.authz.conftest import Authz, connect, operator, settings_for, user
+from tests.authz.clients import Authz, connect, operator, settings_for, user
 from tests.harness.services import read_topic
 
 pytestmark = pytest.mark.integration

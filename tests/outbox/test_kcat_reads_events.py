@@ -12,7 +12,7 @@ import pytest
 from audit.v1 import event_pb2 as ev
 from authz.v1 import authz_pb2 as pb
 from services.authz.server import running_server
-from tests.authz.conftest import admin_token, connect, settings_for
+from tests.authz.clients import admin_token, connect, settings_for
 from tests.harness.services import read_topic
 
 pytestmark = pytest.mark.integration

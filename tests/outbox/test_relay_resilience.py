@@ -18,7 +18,7 @@ from audit.v1 import event_pb2 as ev
 from authz.v1 import authz_pb2 as pb
 from libs.events import codec
 from services.authz.server import running_server
-from tests.authz.conftest import admin_token, connect, settings_for
+from tests.authz.clients import admin_token, connect, settings_for
 from tests.harness.endpoints import ROOT
 from tests.harness.services import own_broker, read_topic
 from tests.outbox.helpers import ACCOUNTS, fill_outbox

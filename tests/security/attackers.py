@@ -13,7 +13,7 @@ import pytest
 from audit.v1 import event_pb2 as ev
 from authz.v1 import authz_pb2 as pb
 from libs.events import codec
-from tests.authz.conftest import Authz, bind, connect, create_user, user, user_token
+from tests.authz.clients import Authz, bind, connect, create_user, user, user_token
 
 EVERYTHING = "_all_resources_including_child_scopes"
 _numbers = itertools.count()

@@ -16,7 +16,7 @@ from services.audit.query_server import running_query_server
 from services.audit.settings import AuditSettings
 from services.authz.server import running_server
 from tests.audit.query_fixtures import QueryApi
-from tests.authz.conftest import admin_token, bind, create_user, settings_for, user, user_token
+from tests.authz.clients import admin_token, bind, create_user, settings_for, user, user_token
 from tests.authz.test_tls import pki
 
 pytestmark = pytest.mark.integration

@@ -22,7 +22,7 @@ from services.audit.query_server import running_query_server
 from services.audit.settings import AuditSettings
 from services.authz.server import running_server
 from tests.audit.query_fixtures import QueryApi, viewer_of
-from tests.authz.conftest import connect, settings_for
+from tests.authz.clients import connect, settings_for
 from tests.harness.services import read_topic
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from authz.v1 import authz_pb2 as pb
-from tests.authz.conftest import Authz, create_user, user
+from tests.authz.clients import Authz, create_user, user
 from tests.security.attackers import refused
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from authz.v1 import authz_pb2 as pb
 from services.authz.server import running_server
-from tests.authz.conftest import Authz, admin_token, bind, connect, create_user, settings_for, user
+from tests.authz.clients import Authz, admin_token, bind, connect, create_user, settings_for, user
 from tests.security.proto_strategies import build, messages, mutations
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ import pytest
 
 from authz.v1 import authz_pb2 as pb
 from services.authz.server import running_server
-from tests.authz.conftest import Authz, connect, settings_for, user
+from tests.authz.clients import Authz, connect, settings_for, user
 from tests.security.attackers import EVERYTHING, holder_of, status_of
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from authz.v1 import authz_pb2 as pb
-from tests.authz.conftest import Authz, admin_token, bind, connect, create_user, group, user
+from tests.authz.clients import Authz, admin_token, bind, connect, create_user, group, user
 from tests.security.attackers import EVERYTHING, refused
 
 pytestmark = pytest.mark.integration

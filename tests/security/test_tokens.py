@@ -11,7 +11,7 @@ import pytest
 
 from authz.v1 import authz_pb2 as pb
 from services.authz.server import running_server
-from tests.authz.conftest import Authz, connect, create_user, settings_for, user_token
+from tests.authz.clients import Authz, connect, create_user, settings_for, user_token
 from tests.security.attackers import status_of
 
 pytestmark = pytest.mark.integration
