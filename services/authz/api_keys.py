@@ -19,7 +19,7 @@ from typing import NoReturn
 
 from services.authz.domain import scopes, tokens, validation
 from services.authz.domain.audit import CallInfo, Change
-from services.authz.domain.entities import ApiKey, PrincipalRef, Stored
+from services.authz.domain.entities import KIND_OF_PRINCIPAL, ApiKey, PrincipalRef, Stored
 from services.authz.domain.errors import (
     Denial,
     FailedPrecondition,
@@ -32,17 +32,17 @@ from services.authz.guard import Guard
 from services.authz.management import AtRevision, Changes, Writer, change_of, fetch
 from services.authz.store.repository import Tx
 
-OWNER_KINDS = {"USER": "user", "SERVICE_ACCOUNT": "service_account"}
+OWNER_TYPES = ("USER", "SERVICE_ACCOUNT")  # who may own keys
 
 
 @dataclass(frozen=True)
 class IssuedToken:
-    written: AtRevision
+    key: AtRevision
     token: str
 
 
 def owner_of(owner: PrincipalRef, scope: str) -> PrincipalRef:
-    if owner.type not in OWNER_KINDS:
+    if owner.type not in OWNER_TYPES:
         raise InvalidArgument("api_key.owner.type", "API keys belong to users or service accounts")
     scopes.check_scope(scope, "api_key.scope")
     resolved = validation.principal(owner, scope, "api_key.owner")
@@ -139,13 +139,13 @@ class ApiKeys:
         )
 
         async def op(tx: Tx, revision: int, changes: Changes) -> tuple[AtRevision, Change]:
-            await fetch(tx, OWNER_KINDS[owner.type], owner.scope, owner.identifier)
+            await fetch(tx, KIND_OF_PRINCIPAL[owner.type], owner.scope, owner.identifier)
             await tx.insert(api_key, revision)
             stored = Stored(api_key, revision)
             await tx.insert_token(
                 issued.prefix,
                 stored,
-                OWNER_KINDS[owner.type],
+                KIND_OF_PRINCIPAL[owner.type],
                 issued.secret_hash,
                 expiry,
             )
@@ -158,7 +158,7 @@ class ApiKeys:
         await self.authorize(call, resolved, issuing=False)
         async with self.writer.db.acquire() as conn:
             return await Tx(conn).api_keys_of(
-                OWNER_KINDS[resolved.type], scope, resolved.identifier
+                KIND_OF_PRINCIPAL[resolved.type], scope, resolved.identifier
             )
 
     @staticmethod
@@ -202,7 +202,7 @@ class ApiKeys:
             await tx.insert_token(
                 issued.prefix,
                 Stored(new, revision),
-                OWNER_KINDS[key.owner.type],
+                KIND_OF_PRINCIPAL[key.owner.type],
                 issued.secret_hash,
                 expiry,
             )

@@ -12,11 +12,10 @@ from datetime import UTC, datetime
 
 from services.authz.domain import tokens
 from services.authz.domain.audit import Caller
+from services.authz.domain.entities import PRINCIPAL_OF_KIND
 from services.authz.domain.errors import Unauthenticated
 from services.authz.store.connections import Connections
 from services.authz.store.repository import token_record
-
-OWNER_TYPES = {"user": "USER", "service_account": "SERVICE_ACCOUNT"}
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,7 @@ class Authenticator:
             return None
         live = row["revoked_at"] is None and row["owner_exists"]
         caller = Caller(
-            OWNER_TYPES[row["owner_kind"]],
+            PRINCIPAL_OF_KIND[row["owner_kind"]],
             row["owner_identifier"],
             row["owner_scope"],
             row["owner_email"] or "",

@@ -18,8 +18,8 @@ from services.authz.domain.entities import (
     Stored,
     UserGroup,
 )
+from services.authz.domain.entity_lines import caller_subject
 from services.authz.domain.errors import Denial, PermissionDenied
-from services.authz.guard import caller_subject
 from services.authz.policy_state import PolicyState
 from services.authz.store.repository import Tx
 
@@ -99,7 +99,7 @@ class Granting:
     def require_held(self, call: CallInfo, wanted: set[Grant], entity: Entity) -> None:
         if call.caller.type == "SYSTEM" or not wanted:
             return
-        subject = caller_subject(call)
+        subject = caller_subject(call.caller)
         missing = delegation.missing(
             wanted, lambda p, selector: self.state.index.holds(subject, p, selector)
         )

@@ -8,24 +8,15 @@ from __future__ import annotations
 import time
 
 from libs.events.coalescing import Coalescer
-from services.authz.domain import catalog, lines, scopes
-from services.authz.domain.audit import Caller, CallInfo, Change
+from services.authz.domain import catalog
+from services.authz.domain.audit import CallInfo, Change
+from services.authz.domain.entity_lines import caller_subject
 from services.authz.domain.errors import Denial, PermissionDenied
 from services.authz.domain.lines import CheckRequest
 from services.authz.event_sink import EventSink
 from services.authz.policy_state import PolicyState
 from services.authz.store.connections import Connections
 from services.authz.store.repository import Conn
-
-
-def caller_subject(call: CallInfo) -> str:
-    return subject_of_caller(call.caller)
-
-
-def subject_of_caller(c: Caller) -> str:
-    if c.type == "USER":
-        return lines.user_subject(scopes.account(c.scope), c.identifier)
-    return lines.service_account_subject(c.scope, c.identifier)
 
 
 class Guard:
@@ -46,7 +37,7 @@ class Guard:
         if call.caller.type == "SYSTEM":
             return True
         rtype = catalog.resource_type_of(permission)
-        request = CheckRequest(caller_subject(call), scope, rtype, resource_id, permission)
+        request = CheckRequest(caller_subject(call.caller), scope, rtype, resource_id, permission)
         return self.state.index.check(request)
 
     async def require(
@@ -70,7 +61,9 @@ class Guard:
         d = denied.denial
         if d is None or call.caller.type == "SYSTEM":
             return
-        held = self.coalescer.admit(caller_subject(call), d.scope, d.permission, time.monotonic())
+        held = self.coalescer.admit(
+            caller_subject(call.caller), d.scope, d.permission, time.monotonic()
+        )
         if held is None:
             return
         labels = {"permission": d.permission, **({"coalesced": str(held)} if held else {})}

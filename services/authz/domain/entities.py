@@ -7,6 +7,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 PrincipalType = Literal["USER", "USER_GROUP", "SERVICE_ACCOUNT"]
+# The entity kind that stores each type of principal, and back.
+KIND_OF_PRINCIPAL: dict[str, str] = {
+    "USER": "user",
+    "USER_GROUP": "user_group",
+    "SERVICE_ACCOUNT": "service_account",
+}
+PRINCIPAL_OF_KIND = {kind: type_ for type_, kind in KIND_OF_PRINCIPAL.items()}
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.authz.domain import catalog, lines
+from services.authz.domain.audit import Caller
 from services.authz.domain.entities import PrincipalRef, ResourceGroup, Role, RoleBinding, UserGroup
 from services.authz.domain.lines import PolicyLine
 from services.authz.domain.scopes import account
@@ -19,6 +20,13 @@ def principal_subject(principal: PrincipalRef) -> str:
     if principal.type == "USER_GROUP":
         return lines.group_subject(principal.scope, principal.identifier)
     return lines.service_account_subject(principal.scope, principal.identifier)
+
+
+def caller_subject(caller: Caller) -> str:
+    """The subject of an authenticated caller: a user or a service account."""
+    if caller.type == "USER":
+        return lines.user_subject(account(caller.scope), caller.identifier)
+    return lines.service_account_subject(caller.scope, caller.identifier)
 
 
 def role_lines(role: Role) -> list[PolicyLine]:

@@ -10,12 +10,13 @@ from authz.v1 import authz_pb2 as pb
 from authz.v1 import authz_pb2_grpc as pb_grpc
 from services.authz.access import Access, Principal, subject_of
 from services.authz.domain.audit import SYSTEM_CALL
+from services.authz.domain.entity_lines import caller_subject
 from services.authz.domain.errors import Denial, InvalidArgument, PermissionDenied
 from services.authz.domain.lines import TREE, CheckRequest
 from services.authz.domain.required_permissions import CHECK_FOR_OTHERS
 from services.authz.grpc_api.call_info import CURRENT_CALLER, call_info
 from services.authz.grpc_api.converters import caller_principal_type, principal_type
-from services.authz.guard import Guard, caller_subject, subject_of_caller
+from services.authz.guard import Guard
 from services.authz.management.reads import Reads
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -56,7 +57,7 @@ class AccessServicer(pb_grpc.AccessServiceServicer):
 
     async def _may_ask(self, subject: str, scope: str, context: Context) -> None:
         """Asking about oneself needs nothing more; about another principal, a permission."""
-        if subject != subject_of_caller(CURRENT_CALLER.get()):
+        if subject != caller_subject(CURRENT_CALLER.get()):
             await self.guard.require(call_info(context), CHECK_FOR_OTHERS, scope, "access")
 
     async def _at_revision(self, revision: int, context: Context) -> int:
@@ -84,7 +85,7 @@ class AccessServicer(pb_grpc.AccessServiceServicer):
         self.access.batch_size(len(request.items))
         revision = await self._at_revision(request.at_least_revision, context)
         call = call_info(context)
-        caller = caller_subject(call)
+        caller = caller_subject(call.caller)
         # Whether the caller may ask about others, by scope: asked once per batch and scope.
         for_others: dict[str, bool] = {}
         results = []

@@ -24,9 +24,9 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 def issued(result: IssuedToken) -> pb.ApiKeyTokenResponse:
     return pb.ApiKeyTokenResponse(
-        api_key=api_key_to(result.written.stored),
+        api_key=api_key_to(result.key.stored),
         token=result.token,
-        revision=result.written.revision,
+        revision=result.key.revision,
     )
 
 
@@ -68,5 +68,5 @@ class ApiKeyServicer(pb_grpc.ApiKeyServiceServicer):
         )
 
     async def RevokeApiKey(self, request: pb.DeleteRequest, context: Context) -> pb.ApiKeyResponse:
-        written = await self.keys.revoke(request.scope, request.identifier, call_info(context))
-        return pb.ApiKeyResponse(api_key=api_key_to(written.stored), revision=written.revision)
+        result = await self.keys.revoke(request.scope, request.identifier, call_info(context))
+        return pb.ApiKeyResponse(api_key=api_key_to(result.stored), revision=result.revision)

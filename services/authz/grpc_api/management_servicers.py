@@ -12,7 +12,7 @@ import grpc
 from authz.v1 import authz_pb2 as pb
 from authz.v1 import authz_pb2_grpc as pb_grpc
 from services.authz.authentication import Authenticator
-from services.authz.grpc_api import converters as c
+from services.authz.grpc_api import converters
 from services.authz.grpc_api.call_info import Network, call_info
 from services.authz.grpc_api.errors import authenticated
 from services.authz.management import AtRevision, Management
@@ -34,18 +34,22 @@ class Resource:
 
 
 RESOURCES = [
-    Resource("user", "User", "user", c.user_from, c.user_to, pb.UserResponse, pb.ListUsersResponse),
-    Resource("user_group", "UserGroup", "user_group", c.user_group_from, c.user_group_to,
-             pb.UserGroupResponse, pb.ListUserGroupsResponse),
-    Resource("service_account", "ServiceAccount", "service_account", c.service_account_from,
-             c.service_account_to, pb.ServiceAccountResponse, pb.ListServiceAccountsResponse),
-    Resource("role", "Role", "role", c.role_from, c.role_to, pb.RoleResponse, pb.ListRolesResponse),
-    Resource("resource_group", "ResourceGroup", "resource_group", c.resource_group_from,
-             c.resource_group_to, pb.ResourceGroupResponse, pb.ListResourceGroupsResponse),
-    Resource("role_binding", "RoleBinding", "role_binding", c.role_binding_from,
-             c.role_binding_to, pb.RoleBindingResponse, pb.ListRoleBindingsResponse),
-    Resource("permission", "Permission", "permission", c.permission_from, c.permission_to,
-             pb.PermissionResponse, pb.ListPermissionsResponse),
+    Resource("user", "User", "user", converters.user_from, converters.user_to,
+             pb.UserResponse, pb.ListUsersResponse),
+    Resource("user_group", "UserGroup", "user_group", converters.user_group_from,
+             converters.user_group_to, pb.UserGroupResponse, pb.ListUserGroupsResponse),
+    Resource("service_account", "ServiceAccount", "service_account",
+             converters.service_account_from, converters.service_account_to,
+             pb.ServiceAccountResponse, pb.ListServiceAccountsResponse),
+    Resource("role", "Role", "role", converters.role_from, converters.role_to,
+             pb.RoleResponse, pb.ListRolesResponse),
+    Resource("resource_group", "ResourceGroup", "resource_group",
+             converters.resource_group_from, converters.resource_group_to,
+             pb.ResourceGroupResponse, pb.ListResourceGroupsResponse),
+    Resource("role_binding", "RoleBinding", "role_binding", converters.role_binding_from,
+             converters.role_binding_to, pb.RoleBindingResponse, pb.ListRoleBindingsResponse),
+    Resource("permission", "Permission", "permission", converters.permission_from,
+             converters.permission_to, pb.PermissionResponse, pb.ListPermissionsResponse),
 ]  # fmt: skip
 
 
@@ -53,31 +57,38 @@ class Crud:
     """Create / Get / Update / Delete / List for one resource."""
 
     def __init__(self, management: Management, resource: Resource) -> None:
-        self.m = management
-        self.r = resource
+        self.management = management
+        self.resource = resource
 
-    def respond(self, written: AtRevision) -> Any:
-        return self.r.response(
-            **{self.r.field: self.r.to_proto(written.stored), "revision": written.revision}
+    def respond(self, result: AtRevision) -> Any:
+        return self.resource.response(
+            **{
+                self.resource.field: self.resource.to_proto(result.stored),
+                "revision": result.revision,
+            }
         )
 
     async def create(self, request: Any, context: Context) -> Any:
-        entity = self.r.from_proto(getattr(request, self.r.field))
-        return self.respond(await self.m.create(entity, call_info(context), request.request_id))
+        entity = self.resource.from_proto(getattr(request, self.resource.field))
+        return self.respond(
+            await self.management.create(entity, call_info(context), request.request_id)
+        )
 
     async def get(self, request: pb.GetRequest, context: Context) -> Any:
-        written = await self.m.get(
-            self.r.kind, request.scope, request.identifier, call_info(context)
+        result = await self.management.get(
+            self.resource.kind, request.scope, request.identifier, call_info(context)
         )
-        return self.respond(written)
+        return self.respond(result)
 
     async def update(self, request: Any, context: Context) -> Any:
-        written = await self.m.update(self.r.from_proto(request), request.etag, call_info(context))
-        return self.respond(written)
+        result = await self.management.update(
+            self.resource.from_proto(request), request.etag, call_info(context)
+        )
+        return self.respond(result)
 
     async def delete(self, request: pb.DeleteRequest, context: Context) -> pb.DeleteResponse:
-        revision = await self.m.delete(
-            self.r.kind,
+        revision = await self.management.delete(
+            self.resource.kind,
             request.scope,
             request.identifier,
             call_info(context),
@@ -87,16 +98,23 @@ class Crud:
         return pb.DeleteResponse(revision=revision)
 
     async def list(self, request: pb.ListRequest, context: Context) -> Any:
-        items, token = await self.m.list(
-            self.r.kind, request.scope, request.page_size, request.page_token, call_info(context)
+        items, token = await self.management.list(
+            self.resource.kind,
+            request.scope,
+            request.page_size,
+            request.page_token,
+            call_info(context),
         )
-        return self.r.list_response(
-            **{self.r.field + "s": [self.r.to_proto(s) for s in items], "next_page_token": token}
+        return self.resource.list_response(
+            **{
+                self.resource.field + "s": [self.resource.to_proto(s) for s in items],
+                "next_page_token": token,
+            }
         )
 
     def bind(self, servicer: object) -> None:
         """Expose the handlers under the RPC names gRPC looks up (CreateRole, ListRoles, ...)."""
-        noun = self.r.noun
+        noun = self.resource.noun
         for name, handler in (
             (f"Create{noun}", self.create),
             (f"Get{noun}", self.get),
@@ -109,11 +127,11 @@ class Crud:
 
 class UserGroupMembers:
     def __init__(self, management: Management, crud: Crud) -> None:
-        self.m = management
+        self.management = management
         self.crud = crud
 
     async def _change(self, request: pb.MemberRequest, context: Context, *, add: bool) -> Any:
-        written = await self.m.change_members(
+        result = await self.management.change_members(
             request.scope,
             request.identifier,
             request.user,
@@ -121,7 +139,7 @@ class UserGroupMembers:
             call_info(context),
             add=add,
         )
-        return self.crud.respond(written)
+        return self.crud.respond(result)
 
     async def AddMember(self, request: pb.MemberRequest, context: Context) -> Any:
         return await self._change(request, context, add=True)

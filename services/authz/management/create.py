@@ -8,9 +8,9 @@ from typing import Any
 from services.authz.domain import scopes, validation
 from services.authz.domain.audit import CallInfo, Change
 from services.authz.domain.entities import Entity, Stored, from_body, to_body
+from services.authz.domain.entity_lines import caller_subject
 from services.authz.domain.errors import FailedPrecondition
 from services.authz.granting import Granting
-from services.authz.guard import caller_subject
 from services.authz.management.derivation import check_references, derive_lines
 from services.authz.management.lookup import managed
 from services.authz.management.operation_access import OperationAccess
@@ -30,7 +30,7 @@ class _Replay(Exception):
 
 def idempotency_key(call: CallInfo, method: str, scope: str, request_id: str) -> IdempotencyKey:
     """A request id belongs to its caller and the account written: never shared across them."""
-    caller = "system" if call.caller.type == "SYSTEM" else caller_subject(call)
+    caller = "system" if call.caller.type == "SYSTEM" else caller_subject(call.caller)
     return IdempotencyKey(caller, scopes.account(scope) if scope else "", method, request_id)
 
 

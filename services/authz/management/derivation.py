@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from services.authz.domain import entity_lines, scopes
 from services.authz.domain.entities import (
+    KIND_OF_PRINCIPAL,
     Entity,
     Permission,
     ResourceGroup,
@@ -18,12 +19,6 @@ from services.authz.management.transaction import Changes
 from services.authz.policy_state import PERMISSION
 from services.authz.store.repository import Tx
 
-_PRINCIPAL_KINDS = {
-    "USER": "user",
-    "USER_GROUP": "user_group",
-    "SERVICE_ACCOUNT": "service_account",
-}
-
 
 async def check_references(tx: Tx, entity: Entity) -> None:
     """NotFound unless everything the entity names exists."""
@@ -34,7 +29,7 @@ async def check_references(tx: Tx, entity: Entity) -> None:
         await fetch(tx, "role", entity.role_scope, entity.role)
         await fetch(tx, "resource_group", entity.scope, entity.resource_group)
         p = entity.principal
-        await fetch(tx, _PRINCIPAL_KINDS[p.type], p.scope, p.identifier)
+        await fetch(tx, KIND_OF_PRINCIPAL[p.type], p.scope, p.identifier)
 
 
 async def derive_lines(tx: Tx, entity: Entity, changes: Changes) -> None:
