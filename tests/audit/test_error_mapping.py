@@ -28,7 +28,6 @@ EXPECTED = [
     (errors.PermissionDenied("no", scope="a"), Code.PERMISSION_DENIED, "no"),
     (errors.Unauthenticated(), Code.UNAUTHENTICATED, "missing or invalid credentials"),
     (errors.EtagMismatch("changed"), Code.ABORTED, "changed"),
-    (errors.Unavailable("authz away"), Code.UNAVAILABLE, "authz away"),
     (errors.AuditError("odd"), Code.INTERNAL, "odd"),
 ]  # fmt: skip
 

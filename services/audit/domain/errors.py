@@ -50,9 +50,3 @@ class Unauthenticated(AuditError):
 
 class EtagMismatch(AuditError):
     status = "ABORTED"
-
-
-class Unavailable(AuditError):
-    """A service this one depends on (authz) cannot answer now."""
-
-    status = "UNAVAILABLE"
