@@ -4,27 +4,26 @@ health endpoint (GET /health: 503 when a publishable row waited longer than heal
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 from pathlib import Path
 
 import asyncpg
-from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from libs.health_http import start_health_server
 from libs.migrations import migrate
 from libs.outbox.relay import Relay, RelayConfig
+from libs.runtime.log_setup import configure_logging
+from libs.runtime.settings import ServiceSettings
 
 MIGRATIONS = [("outbox", Path(__file__).parent / "migrations")]
 
 
-class RelaySettings(BaseSettings):
+class RelaySettings(ServiceSettings):
+    """OUTBOX_DATABASE_URL and OUTBOX_LOG_LEVEL are declared in libs.runtime.settings."""
+
     model_config = SettingsConfigDict(env_prefix="OUTBOX_", frozen=True)
 
-    database_url: SecretStr = SecretStr(
-        "postgresql://authz_audit:authz_audit@127.0.0.1:55432/authz_audit"
-    )
     bootstrap_servers: str = "127.0.0.1:19092"
     batch_size: int = 500
     poll_interval_s: float = 2.0
@@ -34,7 +33,6 @@ class RelaySettings(BaseSettings):
     health_host: str = "127.0.0.1"
     health_port: int = 8082  # 0 picks a free port; -1 turns it off
     health_max_age_s: float = 30.0
-    log_level: str = "INFO"
 
 
 async def main(settings: RelaySettings) -> None:
@@ -76,7 +74,5 @@ async def main(settings: RelaySettings) -> None:
 
 if __name__ == "__main__":
     settings = RelaySettings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level)
     asyncio.run(main(settings))

@@ -13,6 +13,7 @@ from typing import Annotated
 import asyncpg
 import typer
 
+from libs.runtime.log_setup import configure_logging
 from services.audit.chain_verification import verify_account
 from services.audit.domain import bounds
 from services.audit.domain.chain import ChainHead
@@ -30,9 +31,7 @@ cli = typer.Typer(add_completion=False, help="The audit service.")
 
 def _settings() -> AuditSettings:
     settings = AuditSettings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level)
     if settings.dev_chain_key:
         log.warning(
             "AUDIT_CHAIN_KEY is the published development key: the audit chain is not anchored;"

@@ -7,8 +7,9 @@ import tempfile
 from pathlib import Path
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from libs.runtime.settings import AuthzClientSettings, GrpcServerSettings
 from services.audit.domain.chain import ChainKeys
 
 # Known to everyone: lets `make run` and the tests work, anchors nothing. Warned about at start.
@@ -16,12 +17,12 @@ DEV_CHAIN_KEY_ID = "dev-insecure"
 DEV_CHAIN_KEY = "dev-insecure-chain-key-do-not-use-in-production"
 
 
-class AuditSettings(BaseSettings):
+class AuditSettings(GrpcServerSettings, AuthzClientSettings):
+    """The database, log level, TLS, grace period (here 5 s) and the channel to authz
+    (`AUDIT_AUTHZ_TARGET`, `AUDIT_AUTHZ_TLS_*`) are declared in libs.runtime.settings."""
+
     model_config = SettingsConfigDict(env_prefix="AUDIT_", frozen=True)
 
-    database_url: SecretStr = SecretStr(
-        "postgresql://authz_audit:authz_audit@127.0.0.1:55432/authz_audit"
-    )
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
     topic: str = "audit.events.v1"
     dead_letter_topic: str = "audit.events.v1.dlq"
@@ -39,7 +40,6 @@ class AuditSettings(BaseSettings):
     # A killed worker holds its partitions until its session expires.
     session_timeout_s: float = 10.0
     datadir: str = str(Path(tempfile.gettempdir()) / "authz-audit-faust")  # faust's local state
-    log_level: str = "INFO"
     # The worker's HTTP health (GET /health): 503 when events wait and nothing was committed
     # for stall_after_s. Port 0 picks a free one; -1 turns it off.
     health_host: str = "127.0.0.1"
@@ -50,18 +50,10 @@ class AuditSettings(BaseSettings):
     retry_backoff_max_s: float = 5.0
     dead_letter_send_timeout_s: float = 10.0
     # The query API (python -m services.audit serve).
-    host: str = "127.0.0.1"
     port: int = 50052
-    authz_target: str = "127.0.0.1:50051"  # where tokens are checked and scopes authorized
+    shutdown_grace_s: float = 5.0
     # Signs page tokens; replicas behind one load balancer need the same key.
     page_token_key: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_hex(32)))
-    tls_cert_file: str = ""
-    tls_key_file: str = ""
-    tls_client_ca_file: str = ""
-    # TLS towards authz: a CA makes the channel TLS; a certificate and key add the client side.
-    authz_tls_ca_file: str = ""
-    authz_tls_cert_file: str = ""
-    authz_tls_key_file: str = ""
     # The chain key (HMAC-SHA256), kept outside the database; rows and heads record its id.
     chain_key_id: str = DEV_CHAIN_KEY_ID
     chain_key: SecretStr = SecretStr(DEV_CHAIN_KEY)

@@ -9,6 +9,7 @@ from typing import Annotated
 import asyncpg
 import typer
 
+from libs.runtime.log_setup import configure_logging
 from services.authz.audit_events import OutboxEvents
 from services.authz.bootstrap import bootstrap_admin, bootstrap_operator, issue_user_key
 from services.authz.domain.errors import AuthzError
@@ -16,7 +17,7 @@ from services.authz.domain.scopes import is_reserved_account
 from services.authz.guard import Guard
 from services.authz.management import Management
 from services.authz.policy_state import PolicyState
-from services.authz.serving import configure_logging, run_workers, serve_replica
+from services.authz.serving import run_workers, serve_replica
 from services.authz.settings import AuthzSettings
 from services.authz.store.connections import Connections
 from services.authz.store.schema import migrate_authz

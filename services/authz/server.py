@@ -1,23 +1,21 @@
-"""Assembles the authz gRPC server: store, policy state, servicers, health, reflection."""
+"""Assembles the authz gRPC server: store, policy state, servicers; health, reflection, TLS and
+shutdown come from libs.runtime.grpc_server."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import asyncpg
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
-from grpc_reflection.v1alpha import reflection
 
 from authz.v1 import authz_pb2 as pb
 from authz.v1 import authz_pb2_grpc as pb_grpc
-from libs.grpc_tls import add_port, server_credentials
 from libs.outbox.relay import Relay, RelayConfig
+from libs.runtime.grpc_server import serve_grpc
 from services.authz.access import Access
 from services.authz.api_keys import ApiKeys
 from services.authz.audit_events import OutboxEvents
@@ -34,8 +32,6 @@ from services.authz.settings import AuthzSettings
 from services.authz.store.connections import Connections, session_settings
 from services.authz.store.schema import migrate_authz
 
-log = logging.getLogger(__name__)
-
 
 @dataclass
 class RunningServer:
@@ -44,6 +40,10 @@ class RunningServer:
     state: PolicyState
     health: HealthServicer
     management: Management
+
+
+def _service(name: str) -> str:
+    return pb.DESCRIPTOR.services_by_name[name].full_name
 
 
 @contextlib.asynccontextmanager
@@ -55,6 +55,7 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
         max_size=settings.pool_size,
         server_settings=session_settings(settings.statement_timeout_ms, settings.lock_timeout_ms),
     )
+    background: list[asyncio.Task[None]] = []
     try:
         db = Connections(pool, settings.pool_acquire_timeout_s)
         state = PolicyState()
@@ -67,36 +68,25 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
             await migrate_authz(conn)
             await state.load(conn)
         await management.sync_managed_lines()
-        server = grpc.aio.server(
-            # Workers share the port; a lone server must not silently share it with another.
-            options=[("grpc.so_reuseport", int(settings.workers > 1))],
+
+        def register(server: grpc.aio.Server) -> list[str]:
+            access = AccessServicer(
+                Access(state), guard, management.reads, settings.max_revision_wait_s
+            )
+            pb_grpc.add_AccessServiceServicer_to_server(
+                authenticated(access, "AccessService", authenticator, proxies), server
+            )
+            names = [_service("AccessService")]
+            names += add_management_services(server, management, authenticator, proxies)
+            api_keys = ApiKeyServicer(ApiKeys(management.writer, guard, authenticator.forget))
+            pb_grpc.add_ApiKeyServiceServicer_to_server(
+                authenticated(api_keys, "ApiKeyService", authenticator, proxies), server
+            )
+            return [*names, _service("ApiKeyService")]
+
+        background.append(
+            asyncio.create_task(follow_policy_log(pool, state, settings.poll_interval_s))
         )
-        access = AccessServicer(
-            Access(state), guard, management.reads, settings.max_revision_wait_s
-        )
-        pb_grpc.add_AccessServiceServicer_to_server(
-            authenticated(access, "AccessService", authenticator, proxies), server
-        )
-        names = [pb.DESCRIPTOR.services_by_name["AccessService"].full_name]
-        names += add_management_services(server, management, authenticator, proxies)
-        api_keys = ApiKeyServicer(ApiKeys(management.writer, guard, authenticator.forget))
-        pb_grpc.add_ApiKeyServiceServicer_to_server(
-            authenticated(api_keys, "ApiKeyService", authenticator, proxies), server
-        )
-        names.append(pb.DESCRIPTOR.services_by_name["ApiKeyService"].full_name)
-        health_servicer = HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        names += [
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ]
-        reflection.enable_server_reflection(names, server)
-        credentials = server_credentials(
-            settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file
-        )
-        port = add_port(server, f"{settings.host}:{settings.port}", credentials)
-        await server.start()
-        background = [asyncio.create_task(follow_policy_log(pool, state, settings.poll_interval_s))]
         if settings.run_relay:
             relay = Relay(
                 pool,
@@ -106,16 +96,18 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
                 ),
             )
             background.append(asyncio.create_task(relay.run()))
-        for name in ["", *names]:
-            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("authz serving on %s:%d", settings.host, port)
-        try:
-            yield RunningServer(server, port, state, health_servicer, management)
-        finally:
-            await health_servicer.enter_graceful_shutdown()
-            await server.stop(settings.shutdown_grace_s)
-            for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
+        async with serve_grpc(
+            settings,
+            register,
+            label="authz",
+            # Workers share the port; a lone server must not silently share it with another.
+            options=[("grpc.so_reuseport", int(settings.workers > 1))],
+        ) as grpc_server:
+            yield RunningServer(
+                grpc_server.server, grpc_server.port, state, grpc_server.health, management
+            )
     finally:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await pool.close()

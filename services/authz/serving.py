@@ -19,14 +19,11 @@ from collections.abc import Callable
 from multiprocessing.connection import wait
 from types import FrameType
 
+from libs.runtime.log_setup import configure_logging
 from services.authz.server import running_server
 from services.authz.settings import AuthzSettings
 
 log = logging.getLogger(__name__)
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def serve_replica(number: int) -> None:

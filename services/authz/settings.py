@@ -1,25 +1,21 @@
-"""The authz service's settings: AUTHZ_* environment variables, read once at start-up."""
+"""The authz service's settings: AUTHZ_* environment variables, read once at start-up. The
+database, log level, TLS and grace period are declared in libs.runtime.settings."""
 
 from __future__ import annotations
 
-from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from libs.runtime.settings import GrpcServerSettings
 
 
-class AuthzSettings(BaseSettings):
+class AuthzSettings(GrpcServerSettings):
     model_config = SettingsConfigDict(env_prefix="AUTHZ_", frozen=True)
 
-    database_url: SecretStr = SecretStr(
-        "postgresql://authz_audit:authz_audit@127.0.0.1:55432/authz_audit"
-    )
-    host: str = "127.0.0.1"
     port: int = 50051
     # Processes serving the port together (SO_REUSEPORT), each a whole replica: one per core.
     workers: int = 1
     # How long Check waits for at_least_revision when the call has no shorter deadline.
     max_revision_wait_s: float = 5.0
-    # In-flight calls get this long to finish on SIGTERM.
-    shutdown_grace_s: float = 10.0
     # A safety net beside LISTEN/NOTIFY: catch up from the policy log this often.
     poll_interval_s: float = 5.0
     pool_size: int = 10
@@ -35,12 +31,6 @@ class AuthzSettings(BaseSettings):
     audit_topic: str = "audit.events.v1"
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
     run_relay: bool = True  # publish from this process (the relay can also run on its own)
-    log_level: str = "INFO"
     # How long a token lookup is trusted before the store is asked again (a revoke in this
     # replica applies at once; in others within this time).
     token_cache_s: float = 5.0
-    # TLS: a certificate and key turn it on; a client CA makes it mutual (clients must present
-    # a certificate that CA signed).
-    tls_cert_file: str = ""
-    tls_key_file: str = ""
-    tls_client_ca_file: str = ""

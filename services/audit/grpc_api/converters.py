@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from services.audit.domain import bounds, query
 from services.audit.domain.errors import InvalidArgument
 from services.audit.domain.records import AuditRecord
 from services.audit.domain.scopes import check_scope
+from services.audit.store.queries import SavedFilterRow
 
 
 def _enum_value(enum: Any, name: str) -> int:
@@ -120,3 +122,25 @@ def query_of(f: q.EventFilter, now: datetime, retention_days: int) -> query.Even
         networks=tuple(query.network(n) for n in networks),
         text=bounds.text(f.text, "filter.text", bounds.MAX_TEXT),
     )
+
+
+def saved_message(row: SavedFilterRow) -> q.SavedFilter:
+    visibility = q.VISIBILITY_EVERYONE if row.visibility == "EVERYONE" else q.VISIBILITY_ONLY_ME
+    return q.SavedFilter(
+        id=str(row.id),
+        scope=row.scope,
+        name=row.name,
+        visibility=visibility,
+        filter=q.EventFilter.FromString(row.filter),
+        owner=row.owner,
+        etag=str(row.etag),
+    )
+
+
+def uuid_of(value: str, field: str) -> uuid.UUID:
+    if len(value) > bounds.MAX_ID:
+        raise InvalidArgument(field, f"longer than {bounds.MAX_ID} characters")
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidArgument(field, f"{value[:64]!r} is not an id") from None

@@ -1,15 +1,12 @@
 """Thin handlers of the AuditQueryService: authenticate through authz, authorize the scopes,
-then query the store."""
+then query the store. They raise domain errors; the server registers them behind the shared
+error boundary (grpc_api/errors.py), which turns every failure into its status."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import json
-import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +15,6 @@ import grpc
 
 from audit.v1 import query_pb2 as q
 from audit.v1 import query_pb2_grpc as q_grpc
-from libs.events import codec
 from services.audit.access_control import AuthzClient, Viewer
 from services.audit.chain_verification import verify_account
 from services.audit.denials import DenialRecorder
@@ -26,87 +22,28 @@ from services.audit.domain import bounds, page_tokens
 from services.audit.domain.chain import ChainKeys
 from services.audit.domain.diff import diff
 from services.audit.domain.errors import (
-    AlreadyExists,
-    AuditError,
-    EtagMismatch,
     InvalidArgument,
     NotFound,
     PermissionDenied,
-    Unauthenticated,
-    Unavailable,
 )
 from services.audit.domain.query import EventQuery, ScopeSelector, page_size
-from services.audit.domain.records import AuditRecord
 from services.audit.domain.scopes import check_scope
-from services.audit.grpc_api.converters import event_of, merged, query_of, timestamp
+from services.audit.grpc_api.call_metadata import bearer, request_of
+from services.audit.grpc_api.converters import (
+    event_of,
+    merged,
+    query_of,
+    saved_message,
+    timestamp,
+    uuid_of,
+)
+from services.audit.grpc_api.export_rows import csv_lines, json_lines
 from services.audit.store import queries
 from services.audit.store.queries import SavedFilterRow
 
-log = logging.getLogger(__name__)
 Context = grpc.aio.ServicerContext[Any, Any]
 
-STATUS = {
-    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
-    NotFound: grpc.StatusCode.NOT_FOUND,
-    AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
-    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
-    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
-    EtagMismatch: grpc.StatusCode.ABORTED,
-    Unavailable: grpc.StatusCode.UNAVAILABLE,
-}
-CSV_COLUMNS = [
-    "event_id", "occurred_at", "account", "organization", "project", "module", "principal_type",
-    "principal_id", "principal_email", "action", "resource_type", "resource_id", "client_ip",
-    "user_agent", "request_id", "policy_revision", "old_state", "new_state",
-]  # fmt: skip
 EXPORT_PAGE = 1000
-
-
-async def abort_for(exc: Exception, context: Context, method: str) -> None:
-    if isinstance(exc, AuditError):
-        await context.abort(STATUS.get(type(exc), grpc.StatusCode.INTERNAL), exc.message)
-    log.exception("unhandled error in %s", method)
-    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-
-
-def bearer(context: Context) -> str:
-    for key, value in context.invocation_metadata() or ():
-        if key == "authorization" and isinstance(value, str):
-            scheme, _, token = value.partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
-    raise Unauthenticated()
-
-
-def request_of(context: Context) -> codec.Request:
-    """The caller's address as the server sees it (no forwarding headers are trusted here),
-    user agent and request id, for audit events."""
-    metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
-    peer = context.peer() or ""
-    kind, _, rest = peer.partition(":")
-    address = rest.rsplit(":", 1)[0].strip("[]") if kind in ("ipv4", "ipv6") else ""
-    return codec.Request(
-        address,
-        metadata.get("user-agent", "")[:256],
-        metadata.get("x-request-id", "")[:128],
-    )
-
-
-def csv_row(r: AuditRecord) -> list[str]:
-    values = {
-        **{c: str(getattr(r, c)) for c in CSV_COLUMNS if c not in ("old_state", "new_state")},
-        "occurred_at": r.occurred_at.isoformat(),
-        "old_state": "" if r.old_state is None else json.dumps(r.old_state, sort_keys=True),
-        "new_state": "" if r.new_state is None else json.dumps(r.new_state, sort_keys=True),
-    }
-    return [values[c] for c in CSV_COLUMNS]
-
-
-def json_line(r: AuditRecord) -> str:
-    row = dict(zip(CSV_COLUMNS, csv_row(r), strict=True))
-    row["old_state"], row["new_state"] = r.old_state, r.new_state
-    row["policy_revision"] = r.policy_revision  # type: ignore[assignment]
-    return json.dumps(row, sort_keys=True)
 
 
 class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
@@ -154,7 +91,7 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
         if saved_filter_id:
             async with self.pool.acquire() as conn:
                 row = await queries.get_saved_filter(
-                    conn, _uuid(saved_filter_id, "saved_filter_id"), viewer.key
+                    conn, uuid_of(saved_filter_id, "saved_filter_id"), viewer.key
                 )
             saved = q.EventFilter.FromString(row.filter)
         effective = merged(saved, given)
@@ -165,137 +102,95 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
         ).digest()
         return event_query, fingerprint
 
-    async def _run(self, context: Context, method: str, work: Callable[[], Awaitable[Any]]) -> Any:
-        try:
-            return await work()
-        except grpc.aio.AbortError:
-            raise
-        except Exception as exc:
-            await abort_for(exc, context, method)
-
     async def ListEvents(
         self, request: q.ListEventsRequest, context: Context
     ) -> q.ListEventsResponse:
-        async def work() -> q.ListEventsResponse:
-            size = page_size(request.page_size)
-            event_query, fingerprint = await self._query(
-                context, request.filter, request.saved_filter_id
+        size = page_size(request.page_size)
+        event_query, fingerprint = await self._query(
+            context, request.filter, request.saved_filter_id
+        )
+        after = None
+        if request.page_token:
+            moment, event_id = page_tokens.decode(self.page_key, fingerprint, request.page_token)
+            after = (datetime.fromisoformat(moment), event_id)
+        async with self.pool.acquire() as conn:
+            records = await queries.list_events(conn, event_query, after, size + 1)
+        token = ""
+        if len(records) > size:
+            records = records[:size]
+            last = records[-1]
+            token = page_tokens.encode(
+                self.page_key, fingerprint, [last.occurred_at.isoformat(), str(last.event_id)]
             )
-            after = None
-            if request.page_token:
-                moment, event_id = page_tokens.decode(
-                    self.page_key, fingerprint, request.page_token
-                )
-                after = (datetime.fromisoformat(moment), event_id)
-            async with self.pool.acquire() as conn:
-                records = await queries.list_events(conn, event_query, after, size + 1)
-            token = ""
-            if len(records) > size:
-                records = records[:size]
-                last = records[-1]
-                token = page_tokens.encode(
-                    self.page_key, fingerprint, [last.occurred_at.isoformat(), str(last.event_id)]
-                )
-            return q.ListEventsResponse(
-                events=[event_of(r) for r in records], next_page_token=token
-            )
-
-        return await self._run(context, "ListEvents", work)  # type: ignore[no-any-return]
+        return q.ListEventsResponse(events=[event_of(r) for r in records], next_page_token=token)
 
     async def GetEvent(self, request: q.GetEventRequest, context: Context) -> q.GetEventResponse:
-        async def work() -> q.GetEventResponse:
-            token, viewer = await self._viewer(context)
-            event_id = _uuid(request.event_id, "event_id")
-            async with self.pool.acquire() as conn:
-                record = await queries.get_event(conn, event_id)
-            if record is None:
-                raise NotFound(f"event {event_id} not found")
-            scope = "/".join(p for p in (record.account, record.organization, record.project) if p)
-            try:
-                await self._require_view(context, token, viewer, [ScopeSelector(scope, False)])
-            except PermissionDenied:
-                raise NotFound(f"event {event_id} not found") from None  # not even its existence
-            changes = diff(record.old_state or {}, record.new_state or {})
-            return q.GetEventResponse(
-                event=event_of(record),
-                diff=[
-                    q.FieldChange(path=c.path, old_json=c.old_json, new_json=c.new_json)
-                    for c in changes
-                ],
-            )
-
-        return await self._run(context, "GetEvent", work)  # type: ignore[no-any-return]
+        token, viewer = await self._viewer(context)
+        event_id = uuid_of(request.event_id, "event_id")
+        async with self.pool.acquire() as conn:
+            record = await queries.get_event(conn, event_id)
+        if record is None:
+            raise NotFound(f"event {event_id} not found")
+        scope = "/".join(p for p in (record.account, record.organization, record.project) if p)
+        try:
+            await self._require_view(context, token, viewer, [ScopeSelector(scope, False)])
+        except PermissionDenied:
+            raise NotFound(f"event {event_id} not found") from None  # not even its existence
+        changes = diff(record.old_state or {}, record.new_state or {})
+        return q.GetEventResponse(
+            event=event_of(record),
+            diff=[
+                q.FieldChange(path=c.path, old_json=c.old_json, new_json=c.new_json)
+                for c in changes
+            ],
+        )
 
     async def ExportEvents(
         self, request: q.ExportEventsRequest, context: Context
     ) -> AsyncIterator[q.ExportChunk]:
-        try:
-            event_query, _ = await self._query(context, request.filter, request.saved_filter_id)
-            if request.format not in (q.EXPORT_FORMAT_CSV, q.EXPORT_FORMAT_JSON_LINES):
-                raise InvalidArgument(
-                    "format", "give EXPORT_FORMAT_CSV or EXPORT_FORMAT_JSON_LINES"
-                )
-            async with self.pool.acquire() as conn:
-                after = None
-                if request.resume_after_event_id:
-                    resume = _uuid(request.resume_after_event_id, "resume_after_event_id")
-                    record = await queries.get_event(conn, resume)
-                    if record is None:
-                        raise NotFound(f"event {resume} not found")
-                    after = (record.occurred_at, str(record.event_id))
-                header = request.format == q.EXPORT_FORMAT_CSV and after is None
-                async for page in queries.iterate_events(conn, event_query, after, EXPORT_PAGE):
-                    buffer = io.StringIO()
-                    if request.format == q.EXPORT_FORMAT_CSV:
-                        writer = csv.writer(buffer)
-                        if header:
-                            writer.writerow(CSV_COLUMNS)
-                            header = False
-                        writer.writerows(csv_row(r) for r in page)
-                    else:
-                        buffer.writelines(json_line(r) + "\n" for r in page)
-                    yield q.ExportChunk(
-                        data=buffer.getvalue().encode(), last_event_id=str(page[-1].event_id)
-                    )
-        except grpc.aio.AbortError:
-            raise
-        except Exception as exc:
-            await abort_for(exc, context, "ExportEvents")
+        event_query, _ = await self._query(context, request.filter, request.saved_filter_id)
+        if request.format not in (q.EXPORT_FORMAT_CSV, q.EXPORT_FORMAT_JSON_LINES):
+            raise InvalidArgument("format", "give EXPORT_FORMAT_CSV or EXPORT_FORMAT_JSON_LINES")
+        async with self.pool.acquire() as conn:
+            after = None
+            if request.resume_after_event_id:
+                resume = uuid_of(request.resume_after_event_id, "resume_after_event_id")
+                record = await queries.get_event(conn, resume)
+                if record is None:
+                    raise NotFound(f"event {resume} not found")
+                after = (record.occurred_at, str(record.event_id))
+            as_csv = request.format == q.EXPORT_FORMAT_CSV
+            header = as_csv and after is None
+            async for page in queries.iterate_events(conn, event_query, after, EXPORT_PAGE):
+                data = csv_lines(page, header) if as_csv else json_lines(page)
+                header = False
+                yield q.ExportChunk(data=data.encode(), last_event_id=str(page[-1].event_id))
 
     async def VerifyChain(
         self, request: q.VerifyChainRequest, context: Context
     ) -> q.VerifyChainResponse:
-        async def work() -> q.VerifyChainResponse:
-            token, viewer = await self._viewer(context)
-            account = check_scope(request.account, "account")
-            if "/" in account:
-                raise InvalidArgument("account", "give an account, not a deeper scope")
-            start = (
-                timestamp(request.start, "start") if request.HasField("start") else bounds.EARLIEST
-            )
-            end = timestamp(request.end, "end") if request.HasField("end") else bounds.LATEST
-            if end <= start:
-                raise InvalidArgument("end", "the range is empty or inverted")
-            recorded = bounds.recorded_head(
-                request.recorded_head_position, request.recorded_head_hash
-            )
-            await self._require_view(context, token, viewer, [ScopeSelector(account, True)])
-            async with self.pool.acquire() as conn:
-                result = await verify_account(conn, account, start, end, self.chain_keys, recorded)
-            answer = q.VerifyChainResponse(
-                intact=result.broken is None, events_checked=result.checked
-            )
-            if result.head is not None:
-                answer.head_position = result.head.seq
-                answer.head_hash = result.head.hash.hex()
-                answer.head_key_id = result.head.key_id
-            if result.broken is not None:
-                answer.broken_at_position = result.broken.seq
-                answer.broken_event_id = result.broken.event_id
-                answer.reason = result.broken.reason
-            return answer
-
-        return await self._run(context, "VerifyChain", work)  # type: ignore[no-any-return]
+        token, viewer = await self._viewer(context)
+        account = check_scope(request.account, "account")
+        if "/" in account:
+            raise InvalidArgument("account", "give an account, not a deeper scope")
+        start = timestamp(request.start, "start") if request.HasField("start") else bounds.EARLIEST
+        end = timestamp(request.end, "end") if request.HasField("end") else bounds.LATEST
+        if end <= start:
+            raise InvalidArgument("end", "the range is empty or inverted")
+        recorded = bounds.recorded_head(request.recorded_head_position, request.recorded_head_hash)
+        await self._require_view(context, token, viewer, [ScopeSelector(account, True)])
+        async with self.pool.acquire() as conn:
+            result = await verify_account(conn, account, start, end, self.chain_keys, recorded)
+        answer = q.VerifyChainResponse(intact=result.broken is None, events_checked=result.checked)
+        if result.head is not None:
+            answer.head_position = result.head.seq
+            answer.head_hash = result.head.hash.hex()
+            answer.head_key_id = result.head.key_id
+        if result.broken is not None:
+            answer.broken_at_position = result.broken.seq
+            answer.broken_event_id = result.broken.event_id
+            answer.reason = result.broken.reason
+        return answer
 
     # ------------------------------------------------------------------ saved filters
 
@@ -323,26 +218,20 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
     async def CreateSavedFilter(
         self, request: q.CreateSavedFilterRequest, context: Context
     ) -> q.SavedFilter:
-        async def work() -> q.SavedFilter:
-            _, row = await self._check_saved(context, request.saved_filter)
-            async with self.pool.acquire() as conn:
-                return saved_message(await queries.create_saved_filter(conn, row))
-
-        return await self._run(context, "CreateSavedFilter", work)  # type: ignore[no-any-return]
+        _, row = await self._check_saved(context, request.saved_filter)
+        async with self.pool.acquire() as conn:
+            return saved_message(await queries.create_saved_filter(conn, row))
 
     async def GetSavedFilter(
         self, request: q.SavedFilterRequest, context: Context
     ) -> q.SavedFilter:
-        async def work() -> q.SavedFilter:
-            _, viewer = await self._viewer(context)
-            async with self.pool.acquire() as conn:
-                row = await queries.get_saved_filter(conn, _uuid(request.id, "id"), viewer.key)
-            return saved_message(row)
-
-        return await self._run(context, "GetSavedFilter", work)  # type: ignore[no-any-return]
+        _, viewer = await self._viewer(context)
+        async with self.pool.acquire() as conn:
+            row = await queries.get_saved_filter(conn, uuid_of(request.id, "id"), viewer.key)
+        return saved_message(row)
 
     async def _owned(self, conn: Any, filter_id: str, viewer: Viewer) -> SavedFilterRow:
-        row = await queries.get_saved_filter(conn, _uuid(filter_id, "id"), viewer.key)
+        row = await queries.get_saved_filter(conn, uuid_of(filter_id, "id"), viewer.key)
         if row.owner != viewer.key:
             raise PermissionDenied(
                 "only the owner may change or delete a saved filter",
@@ -352,87 +241,54 @@ class AuditQueryServicer(q_grpc.AuditQueryServiceServicer):
         return row
 
     async def UpdateSavedFilter(self, request: q.SavedFilter, context: Context) -> q.SavedFilter:
-        async def work() -> q.SavedFilter:
-            viewer, row = await self._check_saved(context, request)
-            etag = bounds.text(request.etag, "etag", bounds.MAX_ETAG)
-            try:
-                async with self.pool.acquire() as conn:
-                    current = await self._owned(conn, request.id, viewer)
-                    if current.scope != row.scope:
-                        raise InvalidArgument(
-                            "saved_filter.scope", "a saved filter stays in its scope"
-                        )
-                    updated = SavedFilterRow(
-                        current.id, row.scope, row.owner, row.name, row.visibility, row.filter, 0
-                    )
-                    return saved_message(await queries.update_saved_filter(conn, updated, etag))
-            except PermissionDenied as denied:  # recorded once the connection is back
-                await self._record(context, viewer, denied)
-                raise
-
-        return await self._run(context, "UpdateSavedFilter", work)  # type: ignore[no-any-return]
+        viewer, row = await self._check_saved(context, request)
+        etag = bounds.text(request.etag, "etag", bounds.MAX_ETAG)
+        try:
+            async with self.pool.acquire() as conn:
+                current = await self._owned(conn, request.id, viewer)
+                if current.scope != row.scope:
+                    raise InvalidArgument("saved_filter.scope", "a saved filter stays in its scope")
+                updated = SavedFilterRow(
+                    current.id, row.scope, row.owner, row.name, row.visibility, row.filter, 0
+                )
+                return saved_message(await queries.update_saved_filter(conn, updated, etag))
+        except PermissionDenied as denied:  # recorded once the connection is back
+            await self._record(context, viewer, denied)
+            raise
 
     async def DeleteSavedFilter(
         self, request: q.SavedFilterRequest, context: Context
     ) -> q.DeleteSavedFilterResponse:
-        async def work() -> q.DeleteSavedFilterResponse:
-            _, viewer = await self._viewer(context)
-            etag = bounds.text(request.etag, "etag", bounds.MAX_ETAG)
-            try:
-                async with self.pool.acquire() as conn:
-                    current = await self._owned(conn, request.id, viewer)
-                    await queries.delete_saved_filter(conn, current.id, etag)
-            except PermissionDenied as denied:  # recorded once the connection is back
-                await self._record(context, viewer, denied)
-                raise
-            return q.DeleteSavedFilterResponse()
-
-        return await self._run(context, "DeleteSavedFilter", work)  # type: ignore[no-any-return]
+        _, viewer = await self._viewer(context)
+        etag = bounds.text(request.etag, "etag", bounds.MAX_ETAG)
+        try:
+            async with self.pool.acquire() as conn:
+                current = await self._owned(conn, request.id, viewer)
+                await queries.delete_saved_filter(conn, current.id, etag)
+        except PermissionDenied as denied:  # recorded once the connection is back
+            await self._record(context, viewer, denied)
+            raise
+        return q.DeleteSavedFilterResponse()
 
     async def ListSavedFilters(
         self, request: q.ListSavedFiltersRequest, context: Context
     ) -> q.ListSavedFiltersResponse:
-        async def work() -> q.ListSavedFiltersResponse:
-            token, viewer = await self._viewer(context)
-            scope = check_scope(request.scope, "scope")
-            size = page_size(request.page_size)
-            await self._require_view(context, token, viewer, [ScopeSelector(scope, False)])
-            fingerprint = f"saved:{scope}:{viewer.key}".encode()
-            after = ("", "")
-            if request.page_token:
-                name, filter_id = page_tokens.decode(self.page_key, fingerprint, request.page_token)
-                after = (name, filter_id)
-            async with self.pool.acquire() as conn:
-                rows = await queries.list_saved_filters(conn, scope, viewer.key, after, size + 1)
-            next_token = ""
-            if len(rows) > size:
-                rows = rows[:size]
-                position = [rows[-1].name, str(rows[-1].id)]
-                next_token = page_tokens.encode(self.page_key, fingerprint, position)
-            return q.ListSavedFiltersResponse(
-                saved_filters=[saved_message(r) for r in rows], next_page_token=next_token
-            )
-
-        return await self._run(context, "ListSavedFilters", work)  # type: ignore[no-any-return]
-
-
-def saved_message(row: SavedFilterRow) -> q.SavedFilter:
-    visibility = q.VISIBILITY_EVERYONE if row.visibility == "EVERYONE" else q.VISIBILITY_ONLY_ME
-    return q.SavedFilter(
-        id=str(row.id),
-        scope=row.scope,
-        name=row.name,
-        visibility=visibility,
-        filter=q.EventFilter.FromString(row.filter),
-        owner=row.owner,
-        etag=str(row.etag),
-    )
-
-
-def _uuid(value: str, field: str) -> uuid.UUID:
-    if len(value) > bounds.MAX_ID:
-        raise InvalidArgument(field, f"longer than {bounds.MAX_ID} characters")
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise InvalidArgument(field, f"{value[:64]!r} is not an id") from None
+        token, viewer = await self._viewer(context)
+        scope = check_scope(request.scope, "scope")
+        size = page_size(request.page_size)
+        await self._require_view(context, token, viewer, [ScopeSelector(scope, False)])
+        fingerprint = f"saved:{scope}:{viewer.key}".encode()
+        after = ("", "")
+        if request.page_token:
+            name, filter_id = page_tokens.decode(self.page_key, fingerprint, request.page_token)
+            after = (name, filter_id)
+        async with self.pool.acquire() as conn:
+            rows = await queries.list_saved_filters(conn, scope, viewer.key, after, size + 1)
+        next_token = ""
+        if len(rows) > size:
+            rows = rows[:size]
+            position = [rows[-1].name, str(rows[-1].id)]
+            next_token = page_tokens.encode(self.page_key, fingerprint, position)
+        return q.ListSavedFiltersResponse(
+            saved_filters=[saved_message(r) for r in rows], next_page_token=next_token
+        )

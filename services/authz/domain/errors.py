@@ -1,4 +1,5 @@
-"""The authz service's errors. One root; the gRPC layer maps each class to one status code."""
+"""The authz service's errors. One root; each class declares the gRPC status it answers, by
+name (no gRPC import here): libs.runtime.error_boundary turns it into the code."""
 
 from __future__ import annotations
 
@@ -8,35 +9,45 @@ from dataclasses import dataclass
 class AuthzError(Exception):
     """Root of every error the service answers with on purpose."""
 
+    # The name of the grpc.StatusCode this class answers; subclasses declare theirs. An error
+    # of no declared kind is a bug: INTERNAL.
+    status = "INTERNAL"
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
 
 
 class InvalidArgument(AuthzError):
+    status = "INVALID_ARGUMENT"
+
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
 
 
 class NotFound(AuthzError):
-    pass
+    status = "NOT_FOUND"
 
 
 class AlreadyExists(AuthzError):
-    pass
+    status = "ALREADY_EXISTS"
 
 
 class FailedPrecondition(AuthzError):
-    pass
+    status = "FAILED_PRECONDITION"
 
 
 class EtagMismatch(AuthzError):
     """The entity changed since the caller read it: nothing was written."""
 
+    status = "ABORTED"
+
 
 class Unauthenticated(AuthzError):
     """Missing, malformed, unknown, expired or revoked credentials: one answer for all."""
+
+    status = "UNAUTHENTICATED"
 
     def __init__(self) -> None:
         super().__init__("missing or invalid credentials")
@@ -54,6 +65,8 @@ class Denial:
 
 
 class PermissionDenied(AuthzError):
+    status = "PERMISSION_DENIED"
+
     def __init__(self, message: str, denial: Denial | None = None) -> None:
         super().__init__(message)
         self.denial = denial
@@ -62,6 +75,10 @@ class PermissionDenied(AuthzError):
 class RevisionNotReached(AuthzError):
     """at_least_revision is not visible yet in this replica."""
 
+    status = "DEADLINE_EXCEEDED"
+
 
 class Unavailable(AuthzError):
     """A dependency did not answer in time (no pooled connection, a lock, a statement): retry."""
+
+    status = "UNAVAILABLE"

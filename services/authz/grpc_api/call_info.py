@@ -1,6 +1,6 @@
-"""Who is calling and from where. The wrapper of every RPC (errors.mapped) authenticates the call
-and puts the caller (and the server's trusted proxies) in context variables; handlers read them
-here with the request's metadata."""
+"""Who is calling and from where. The wrapper of every RPC (errors.authenticated) authenticates
+the call and puts the caller (and the server's trusted proxies) in context variables; handlers
+read them here with the request's metadata."""
 
 from __future__ import annotations
 
