@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 from audit.v1 import event_pb2 as ev
 from libs.events import codec
 from services.audit.domain.chain import first_broken_link
+from services.audit.lag_probe import GroupLag
 from services.audit.settings import AuditSettings
 from services.audit.store import repository
 from tests.harness.endpoints import ROOT
@@ -151,3 +152,19 @@ async def assert_store_holds_exactly(database_url: str, events: list[ev.AuditEve
             assert first_broken_link(rows, KEYS) is None, account
     finally:
         await conn.close()
+
+
+async def wait_all_committed(workers: Workers, timeout_s: float = 60) -> None:
+    """Until the group has committed the offset of every event on the topic: no batch is left
+    that could be delivered again, so what the store holds now is final."""
+    probe = GroupLag(workers.bootstrap, workers.group, workers.topic)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    try:
+        while (sample := await probe.sample()) is None or sample[0] > 0:
+            assert loop.time() < deadline, (
+                f"offsets not all committed after {timeout_s} s: {sample}"
+            )
+            await asyncio.sleep(0.1)
+    finally:
+        await probe.close()

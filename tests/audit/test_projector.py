@@ -16,6 +16,7 @@ from tests.audit.helpers import (
     keyed,
     make_event,
     produce,
+    wait_all_committed,
     wait_rows,
 )
 from tests.harness.services import own_postgres
@@ -39,7 +40,7 @@ async def test_ten_thousand_events_give_ten_thousand_rows(
     await produce(kafka_bootstrap, topic, keyed(events))
     workers.start()
     await wait_rows(database_url, 10_000, workers)
-    await asyncio.sleep(1)
+    await wait_all_committed(workers)
     await assert_store_holds_exactly(database_url, events)
 
 
@@ -56,7 +57,7 @@ async def test_a_killed_worker_restarts_without_loss_or_duplicates(
     workers.start()
     await sending
     await wait_rows(database_url, len(events), workers)
-    await asyncio.sleep(2)  # a redelivered batch would land now
+    await wait_all_committed(workers)  # no redelivered batch can land after this
     await assert_store_holds_exactly(database_url, events)
 
 
@@ -103,7 +104,7 @@ async def test_two_workers_share_the_partitions_through_a_rebalance(
     first.wait(30)
     await sending
     await wait_rows(database_url, len(events), workers)
-    await asyncio.sleep(2)
+    await wait_all_committed(workers)
     await assert_store_holds_exactly(database_url, events)
 
 
@@ -125,7 +126,7 @@ async def test_postgres_down_for_ten_seconds_the_stream_waits_then_catches_up(
             cluster.start()
             await sending
             await wait_rows(cluster.url, len(events), workers)
-            await asyncio.sleep(2)
+            await wait_all_committed(workers)
             await assert_store_holds_exactly(cluster.url, events)
         finally:
             workers.stop_all()
