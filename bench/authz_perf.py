@@ -57,9 +57,10 @@ from rich.table import Table
 from authz.v1 import authz_pb2 as pb
 from authz.v1 import authz_pb2_grpc as pb_grpc
 from bench import policy_gen
-from bench.authz_client import ADMIN, BearerToken
+from bench.authz_client import ADMIN
 from bench.endpoints import ROOT, endpoints, fresh_database
 from bench.report import Latency, latency_table, ratio
+from libs.runtime.bearer_token import BearerToken
 from services.authz.audit_events import OutboxEvents
 from services.authz.bootstrap import bootstrap_admin
 from services.authz.casbin_model.enforcer import (

@@ -18,7 +18,6 @@ import grpc
 
 from authz.v1 import authz_pb2 as pb
 from authz.v1 import authz_pb2_grpc as pb_grpc
-from bench.authz_client import BearerToken
 from bench.chaos_env import (
     Process,
     Stack,
@@ -28,6 +27,7 @@ from bench.chaos_env import (
     wait_serving,
     worker_process,
 )
+from libs.runtime.bearer_token import BearerToken
 from services.audit.chain_verification import verify_account
 from services.audit.settings import AuditSettings
 

@@ -7,6 +7,9 @@ import json
 from asyncpg import Connection
 from asyncpg.pool import PoolConnectionProxy
 
+from audit.v1 import event_pb2 as pb
+from libs.events import codec
+
 NOTIFY_CHANNEL = "outbox"
 
 
@@ -31,3 +34,17 @@ async def add_to_outbox(
         json.dumps(headers or {}),
     )
     await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+
+
+async def add_event(
+    conn: Connection | PoolConnectionProxy, event: pb.AuditEvent, topic: str = codec.TOPIC
+) -> None:
+    """An AuditEvent into the outbox, keyed and with the headers of the contract (codec)."""
+    await add_to_outbox(
+        conn,
+        event_id=event.event_id,
+        topic=topic,
+        key=codec.key_of(event),
+        payload=event.SerializeToString(),
+        headers=codec.headers_of(event),
+    )

@@ -13,7 +13,7 @@ import asyncpg
 from audit.v1 import event_pb2 as ev
 from libs.events import codec
 from libs.events.coalescing import Coalescer
-from libs.outbox.writer import add_to_outbox
+from libs.outbox.writer import add_event
 from services.audit.access_control import Viewer
 
 log = logging.getLogger(__name__)
@@ -66,14 +66,7 @@ class DenialRecorder:
         )
         try:
             async with self.pool.acquire(timeout=5) as conn, conn.transaction():
-                await add_to_outbox(
-                    conn,
-                    event_id=event.event_id,
-                    topic=self.topic,
-                    key=codec.key_of(event),
-                    payload=event.SerializeToString(),
-                    headers=codec.headers_of(event),
-                )
+                await add_event(conn, event, self.topic)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
             log.exception("could not write the ACCESS_DENIED event of %s in %s", viewer.key, scope)
             return False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from audit.v1 import event_pb2 as pb
 from libs.events import codec
-from libs.outbox.writer import add_to_outbox
+from libs.outbox.writer import add_event
 from services.authz.domain.audit import CallInfo, Change
 from services.authz.store.repository import Conn
 
@@ -44,12 +44,4 @@ class OutboxEvents:
         self.topic = topic
 
     async def record(self, conn: Conn, change: Change, revision: int, call: CallInfo) -> None:
-        event = event_of(change, revision, call)
-        await add_to_outbox(
-            conn,
-            event_id=event.event_id,
-            topic=self.topic,
-            key=codec.key_of(event),
-            payload=event.SerializeToString(),
-            headers=codec.headers_of(event),
-        )
+        await add_event(conn, event_of(change, revision, call), self.topic)

@@ -3,31 +3,17 @@ helpers that make users, bindings and tokens."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import grpc
 from pydantic import SecretStr
 
 from authz.v1 import authz_pb2 as pb
 from authz.v1 import authz_pb2_grpc as pb_grpc
+from libs.runtime.bearer_token import BearerToken
 from services.authz.bootstrap import bootstrap_admin, bootstrap_operator, issue_user_key
 from services.authz.server import RunningServer
 from services.authz.settings import AuthzSettings
-
-
-class BearerToken(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
-    """Adds `authorization: Bearer <token>` to every call, as a real client would."""
-
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    async def intercept_unary_unary(
-        self, continuation: Callable[..., Any], details: Any, request: Any
-    ) -> Any:
-        metadata = [*(details.metadata or ()), ("authorization", f"Bearer {self.token}")]
-        return await continuation(details._replace(metadata=metadata), request)
 
 
 @dataclass

@@ -18,7 +18,7 @@ import pytest
 
 from authz.v1 import authz_pb2 as pb
 from authz.v1 import authz_pb2_grpc as pb_grpc
-from tests.authz.clients import BearerToken
+from libs.runtime.bearer_token import BearerToken
 from tests.harness.endpoints import ROOT
 
 pytestmark = pytest.mark.integration

@@ -3,6 +3,7 @@ first call's response and writes nothing."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from services.authz.domain import scopes, validation
@@ -34,14 +35,12 @@ def idempotency_key(call: CallInfo, method: str, scope: str, request_id: str) ->
     return IdempotencyKey(caller, scopes.account(scope) if scope else "", method, request_id)
 
 
+@dataclass(frozen=True)
 class Create:
-    def __init__(
-        self, writer: Writer, access: OperationAccess, granting: Granting, state: PolicyState
-    ) -> None:
-        self.writer = writer
-        self.access = access
-        self.granting = granting
-        self.state = state
+    writer: Writer
+    access: OperationAccess
+    granting: Granting
+    state: PolicyState  # the registry and resource types that validation knows
 
     async def __call__(self, entity: Entity, call: CallInfo, request_id: str = "") -> AtRevision:
         entity = validation.entity(entity, self.state.permissions, self.state.resource_types)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 from services.authz.domain import scopes, validation
 from services.authz.domain.audit import CallInfo, Change
@@ -17,14 +18,12 @@ from services.authz.policy_state import PolicyState
 from services.authz.store.repository import Tx
 
 
+@dataclass(frozen=True)
 class Update:
-    def __init__(
-        self, writer: Writer, access: OperationAccess, granting: Granting, state: PolicyState
-    ) -> None:
-        self.writer = writer
-        self.access = access
-        self.granting = granting
-        self.state = state
+    writer: Writer
+    access: OperationAccess
+    granting: Granting
+    state: PolicyState  # the registry and resource types that validation knows
 
     async def __call__(self, entity: Entity, etag: str, call: CallInfo) -> AtRevision:
         refuse_managed(entity.kind, entity.scope, entity.identifier)
