@@ -80,7 +80,13 @@ lint: install
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-bench: install up
+# The load generator of the gRPC benchmarks (bench/authz_perf.py), like grpcurl: go install, pinned.
+GHZ_VERSION := v0.120.0
+.stack/bin/ghz:
+	@command -v go >/dev/null || { echo "go not found: install Go (Debian: apt-get install golang) for ghz"; exit 1; }
+	GOBIN=$(CURDIR)/.stack/bin go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
+
+bench: install up .stack/bin/ghz
 	@eval "$(STACK_ENV)"; $(PY) -m bench
 
 # The audit pipeline under faults, on a broker and a database of its own (a few minutes):
