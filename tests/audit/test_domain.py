@@ -14,7 +14,8 @@ from audit.v1 import event_pb2 as ev
 from libs.events import codec
 from services.audit.domain import partitions
 from services.audit.domain.chain import GENESIS, ChainedRow, ChainKeys, first_broken_link, link
-from services.audit.domain.records import AuditRecord, InvalidEvent, record_from_bytes
+from services.audit.domain.records import AuditRecord, InvalidEvent
+from services.audit.event_decoding import record_from_bytes
 
 
 def event(**overrides: Any) -> ev.AuditEvent:

@@ -10,8 +10,9 @@ from datetime import datetime
 import asyncpg
 
 from services.audit.domain.errors import AlreadyExists, EtagMismatch, NotFound
-from services.audit.domain.query import EventQuery, where
+from services.audit.domain.query import EventQuery
 from services.audit.domain.records import AuditRecord
+from services.audit.store.event_queries import where
 from services.audit.store.repository import RECORD_COLUMNS, Conn, record_of
 
 SELECT_RECORD = f"SELECT {', '.join(RECORD_COLUMNS)} FROM audit_events"
