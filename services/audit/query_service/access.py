@@ -4,10 +4,10 @@ before it is returned."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from libs.events import codec
-from services.audit.access_control import AuthzClient, Viewer
-from services.audit.denials import DenialRecorder
+from services.audit.access_control import Viewer
 from services.audit.domain.errors import PermissionDenied
 from services.audit.domain.query import ScopeSelector
 
@@ -18,8 +18,26 @@ class Caller:
     request: codec.Request  # where the call came from, for the audit events of its denials
 
 
+class Authz(Protocol):
+    """access_control.AuthzClient: asks the authz service with the caller's own token."""
+
+    async def whoami(self, token: str) -> Viewer: ...
+
+    async def require_view(
+        self, token: str, viewer: Viewer, scopes: list[ScopeSelector]
+    ) -> None: ...
+
+
+class Denials(Protocol):
+    """denials.DenialRecorder: ACCESS_DENIED events through the outbox, coalesced."""
+
+    async def record(
+        self, viewer: Viewer, scope: str, permission: str, reason: str, request: codec.Request
+    ) -> bool: ...
+
+
 class ViewAccess:
-    def __init__(self, authz: AuthzClient, denials: DenialRecorder) -> None:
+    def __init__(self, authz: Authz, denials: Denials) -> None:
         self.authz = authz
         self.denials = denials
 
