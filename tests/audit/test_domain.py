@@ -1,4 +1,5 @@
-"""The audit domain without I/O: contract checks, the hash chain, partitions."""
+"""The audit domain without I/O: the hash chain, partitions; and the contract checks of the
+projector's decoding edge (services/audit/event_decoding.py)."""
 
 from __future__ import annotations
 
