@@ -11,6 +11,7 @@ from audit.v1 import query_pb2 as q
 from services.audit.chain_verification import Verification
 from services.audit.domain import bounds, query
 from services.audit.domain.errors import InvalidArgument
+from services.audit.domain.query import EventQuery
 from services.audit.domain.records import AuditRecord
 from services.audit.domain.saved_filters import EVERYONE, ONLY_ME, SavedFilter
 from services.audit.domain.scopes import check_scope
@@ -148,7 +149,7 @@ class WireFilter:
     def laid_over(self, saved: bytes) -> WireFilter:
         return WireFilter(merged(q.EventFilter.FromString(saved), self.message))
 
-    def query(self, now: datetime, retention_days: int, scope: str = "") -> query.EventQuery:
+    def query(self, now: datetime, retention_days: int, scope: str = "") -> EventQuery:
         message = self.message
         if scope and not message.scopes:
             message = q.EventFilter()
