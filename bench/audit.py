@@ -44,7 +44,8 @@ from bench.endpoints import (
 from bench.events import Prepared, bare_producer, prepare, send
 from bench.report import Latency, Throughput, latency_table, throughput_vs_table
 from services.audit.domain.chain import GENESIS
-from services.audit.domain.records import AuditRecord, record_from_bytes
+from services.audit.domain.records import AuditRecord
+from services.audit.event_decoding import record_from_bytes
 from services.audit.settings import AuditSettings
 from services.audit.store import repository
 

@@ -28,12 +28,13 @@ For each, the first page, and the tenth page (--page; its token is reached by fo
 next_page_token nine times, untimed, then that same tenth request is timed again and again; a
 filter with fewer pages says so): --samples timed requests after --warm-up untimed ones,
 alternating with the bare SQL of the same query, i.e. the statement
-services.audit.store.queries.list_events sends (the WHERE of services.audit.domain.query.where
-for the EventQuery the servicer's own converters.query_of makes, ORDER BY occurred_at DESC,
-event_id DESC LIMIT page size + 1), sent by asyncpg on a connection of its own: prepared and
-cached like the server's, so after five executions PostgreSQL may switch both to the generic
-plan. For the tenth page the SQL starts at the keyset position of the ninth page's last row;
-both pages are checked to hold the same events.
+services.audit.store.queries.list_events sends (the WHERE of
+services.audit.store.event_queries.where for the EventQuery the servicer's own
+converters.query_of makes, ORDER BY occurred_at DESC, event_id DESC LIMIT page size + 1), sent
+by asyncpg on a connection of its own: prepared and cached like the server's, so after five
+executions PostgreSQL may switch both to the generic plan. For the tenth page the SQL starts at
+the keyset position of the ninth page's last row; both pages are checked to hold the same
+events.
 
 All of it once per --plan-cache-modes entry: "auto" is the server as configured; another mode
 (force_custom_plan by default) is set with ALTER DATABASE on the benchmark's database (reset at
@@ -84,11 +85,12 @@ from authz.v1 import authz_pb2_grpc as apb_grpc
 from bench.endpoints import endpoints, unique_name, with_database
 from bench.report import Latency, latency_table, ratio
 from services.audit.access_control import AUDIT_TYPE, AUDIT_VIEW
-from services.audit.domain.query import EventQuery, where
+from services.audit.domain.query import EventQuery
 from services.audit.grpc_api.converters import query_of
 from services.audit.query_server import running_query_server
 from services.audit.settings import AuditSettings
 from services.audit.store import repository
+from services.audit.store.event_queries import where
 from services.audit.store.queries import SELECT_RECORD
 from services.authz.bootstrap import bootstrap_admin
 from services.authz.server import running_server

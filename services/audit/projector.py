@@ -25,7 +25,8 @@ from libs.events.topics import TopicSettings, ensure_topics, spec_for
 from libs.health_http import start_health_server
 from services.audit.domain.failures import printable_reason, rejected_for_good
 from services.audit.domain.liveness import LagSample, Liveness
-from services.audit.domain.records import AuditRecord, InvalidEvent, record_from_bytes
+from services.audit.domain.records import AuditRecord, InvalidEvent
+from services.audit.event_decoding import record_from_bytes
 from services.audit.lag_probe import GroupLag
 from services.audit.settings import AuditSettings
 from services.audit.store import repository

@@ -1,5 +1,6 @@
-"""Assembles the audit query gRPC server: store, authz client, servicer behind the error
-boundary; health, reflection, TLS and shutdown come from libs.runtime.grpc_server."""
+"""Assembles the audit query gRPC server: store, authz client, the use cases of query_service/,
+the servicer over them behind the error boundary; health, reflection, TLS and shutdown come
+from libs.runtime.grpc_server."""
 
 from __future__ import annotations
 
@@ -20,8 +21,13 @@ from services.audit.access_control import AuthzClient
 from services.audit.denials import DenialRecorder
 from services.audit.grpc_api.errors import AUDIT_ERRORS
 from services.audit.grpc_api.query_servicer import AuditQueryServicer
+from services.audit.query_service.access import ViewAccess
+from services.audit.query_service.chain_checks import ChainChecks
+from services.audit.query_service.events import EventQueries
+from services.audit.query_service.saved_filters import SavedFilters
 from services.audit.settings import AuditSettings
 from services.audit.store import repository
+from services.audit.store.query_store import QueryStore
 
 QUERY_SERVICE = q.DESCRIPTOR.services_by_name["AuditQueryService"]
 
@@ -55,17 +61,18 @@ async def running_query_server(settings: AuditSettings) -> AsyncIterator[Running
             )
 
         def register(server: grpc.aio.Server) -> list[str]:
-            servicer = AuditQueryServicer(
+            store = QueryStore(pool)
+            denials = DenialRecorder(
                 pool,
-                AuthzClient(channel),
-                settings.page_token_key.get_secret_value().encode(),
-                settings.retention_days,
-                settings.chain_keys(),
-                DenialRecorder(
-                    pool,
-                    Coalescer(settings.denial_window_s, settings.denials_per_caller),
-                    settings.topic,
-                ),
+                Coalescer(settings.denial_window_s, settings.denials_per_caller),
+                settings.topic,
+            )
+            access = ViewAccess(AuthzClient(channel), denials)
+            page_key = settings.page_token_key.get_secret_value().encode()
+            servicer = AuditQueryServicer(
+                EventQueries(store, access, page_key, settings.retention_days),
+                SavedFilters(store, access, page_key, settings.retention_days),
+                ChainChecks(store, access, settings.chain_keys()),
             )
             guarded = AUDIT_ERRORS.guard_servicer(servicer, QUERY_SERVICE)
             q_grpc.add_AuditQueryServiceServicer_to_server(guarded, server)

@@ -1,4 +1,5 @@
-"""The audit domain without I/O: contract checks, the hash chain, partitions."""
+"""The audit domain without I/O: the hash chain, partitions; and the contract checks of the
+projector's decoding edge (services/audit/event_decoding.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from audit.v1 import event_pb2 as ev
 from libs.events import codec
 from services.audit.domain import partitions
 from services.audit.domain.chain import GENESIS, ChainedRow, ChainKeys, first_broken_link, link
-from services.audit.domain.records import AuditRecord, InvalidEvent, record_from_bytes
+from services.audit.domain.records import AuditRecord, InvalidEvent
+from services.audit.event_decoding import record_from_bytes
 
 
 def event(**overrides: Any) -> ev.AuditEvent:

@@ -15,7 +15,8 @@ import asyncpg
 import pytest
 
 from services.audit.domain.chain import first_broken_link
-from services.audit.domain.records import AuditRecord, record_from_event
+from services.audit.domain.records import AuditRecord
+from services.audit.event_decoding import record_from_event
 from services.audit.store import repository
 from tests.audit.helpers import KEYS, make_event
 from tests.harness.endpoints import ROOT

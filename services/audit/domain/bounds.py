@@ -5,6 +5,7 @@ reach PostgreSQL or the authz service."""
 from __future__ import annotations
 
 import unicodedata
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -68,3 +69,13 @@ def recorded_head(position: int, hex_hash: str) -> tuple[int, bytes] | None:
         return position, bytes.fromhex(hex_hash)
     except ValueError:
         raise InvalidArgument("recorded_head_hash", "not hexadecimal") from None
+
+
+def uuid_value(value: str, field: str) -> uuid.UUID:
+    """An event or saved filter id."""
+    if len(value) > MAX_ID:
+        raise InvalidArgument(field, f"longer than {MAX_ID} characters")
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidArgument(field, f"{value[:64]!r} is not an id") from None

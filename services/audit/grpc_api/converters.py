@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime
 from typing import Any
 
 from audit.v1 import event_pb2 as ev
 from audit.v1 import query_pb2 as q
+from services.audit.chain_verification import Verification
 from services.audit.domain import bounds, query
 from services.audit.domain.errors import InvalidArgument
+from services.audit.domain.query import EventQuery
 from services.audit.domain.records import AuditRecord
+from services.audit.domain.saved_filters import EVERYONE, ONLY_ME, SavedFilter
 from services.audit.domain.scopes import check_scope
-from services.audit.store.queries import SavedFilterRow
+from services.audit.query_service.chain_checks import ChainCheck
+from services.audit.query_service.saved_filters import SavedFilterDraft
 
 
 def _enum_value(enum: Any, name: str) -> int:
@@ -124,8 +127,8 @@ def query_of(f: q.EventFilter, now: datetime, retention_days: int) -> query.Even
     )
 
 
-def saved_message(row: SavedFilterRow) -> q.SavedFilter:
-    visibility = q.VISIBILITY_EVERYONE if row.visibility == "EVERYONE" else q.VISIBILITY_ONLY_ME
+def saved_message(row: SavedFilter) -> q.SavedFilter:
+    visibility = q.VISIBILITY_EVERYONE if row.visibility == EVERYONE else q.VISIBILITY_ONLY_ME
     return q.SavedFilter(
         id=str(row.id),
         scope=row.scope,
@@ -137,10 +140,67 @@ def saved_message(row: SavedFilterRow) -> q.SavedFilter:
     )
 
 
-def uuid_of(value: str, field: str) -> uuid.UUID:
-    if len(value) > bounds.MAX_ID:
-        raise InvalidArgument(field, f"longer than {bounds.MAX_ID} characters")
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise InvalidArgument(field, f"{value[:64]!r} is not an id") from None
+class WireFilter:
+    """An EventFilter as the service's FilterInput (query_service/filter_input.py)."""
+
+    def __init__(self, message: q.EventFilter) -> None:
+        self.message = message
+
+    def laid_over(self, saved: bytes) -> WireFilter:
+        return WireFilter(merged(q.EventFilter.FromString(saved), self.message))
+
+    def query(self, now: datetime, retention_days: int, scope: str = "") -> EventQuery:
+        message = self.message
+        if scope and not message.scopes:
+            message = q.EventFilter()
+            message.CopyFrom(self.message)
+            message.scopes.add(scope=scope)
+        return query_of(message, now, retention_days)
+
+    def stored(self) -> bytes:
+        return self.message.SerializeToString()
+
+    def fingerprint(self) -> bytes:
+        return self.message.SerializeToString(deterministic=True)
+
+
+def visibility_name(value: int) -> str:
+    """EVERYONE or ONLY_ME (unspecified too); an unknown value as its number, which the service
+    refuses."""
+    if value == q.VISIBILITY_EVERYONE:
+        return EVERYONE
+    return ONLY_ME if value in q.Visibility.values() else str(value)
+
+
+def saved_draft(f: q.SavedFilter) -> SavedFilterDraft:
+    visibility = visibility_name(f.visibility)
+    return SavedFilterDraft(f.id, f.scope, f.name, visibility, WireFilter(f.filter), f.etag)
+
+
+def export_format_name(value: int) -> str:
+    """CSV or JSON_LINES; "" for anything else, which the service refuses."""
+    if value == q.EXPORT_FORMAT_CSV:
+        return "CSV"
+    return "JSON_LINES" if value == q.EXPORT_FORMAT_JSON_LINES else ""
+
+
+def chain_check(request: q.VerifyChainRequest) -> ChainCheck:
+    """The timestamps as given: the service checks them once the caller is known."""
+    start = (request.start.seconds, request.start.nanos) if request.HasField("start") else None
+    end = (request.end.seconds, request.end.nanos) if request.HasField("end") else None
+    return ChainCheck(
+        request.account, start, end, request.recorded_head_position, request.recorded_head_hash
+    )
+
+
+def verification_message(result: Verification) -> q.VerifyChainResponse:
+    answer = q.VerifyChainResponse(intact=result.broken is None, events_checked=result.checked)
+    if result.head is not None:
+        answer.head_position = result.head.seq
+        answer.head_hash = result.head.hash.hex()
+        answer.head_key_id = result.head.key_id
+    if result.broken is not None:
+        answer.broken_at_position = result.broken.seq
+        answer.broken_event_id = result.broken.event_id
+        answer.reason = result.broken.reason
+    return answer

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
 from services.audit.domain.errors import AlreadyExists, EtagMismatch, NotFound
-from services.audit.domain.query import EventQuery, where
+from services.audit.domain.query import EventQuery
 from services.audit.domain.records import AuditRecord
+from services.audit.domain.saved_filters import SavedFilter
+from services.audit.store.event_queries import where
 from services.audit.store.repository import RECORD_COLUMNS, Conn, record_of
 
 SELECT_RECORD = f"SELECT {', '.join(RECORD_COLUMNS)} FROM audit_events"
@@ -47,19 +48,8 @@ async def get_event(conn: Conn, event_id: uuid.UUID) -> AuditRecord | None:
     return record_of(row) if row else None
 
 
-@dataclass(frozen=True)
-class SavedFilterRow:
-    id: uuid.UUID
-    scope: str
-    owner: str
-    name: str
-    visibility: str
-    filter: bytes
-    etag: int
-
-
-def _saved(r: asyncpg.Record) -> SavedFilterRow:
-    return SavedFilterRow(
+def _saved(r: asyncpg.Record) -> SavedFilter:
+    return SavedFilter(
         r["id"], r["scope"], r["owner"], r["name"], r["visibility"], bytes(r["filter"]), r["etag"]
     )
 
@@ -67,7 +57,7 @@ def _saved(r: asyncpg.Record) -> SavedFilterRow:
 SAVED_COLUMNS = "id, scope, owner, name, visibility, filter, etag"
 
 
-async def create_saved_filter(conn: Conn, f: SavedFilterRow) -> SavedFilterRow:
+async def create_saved_filter(conn: Conn, f: SavedFilter) -> SavedFilter:
     try:
         row = await conn.fetchrow(
             f"INSERT INTO audit_saved_filters ({SAVED_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, 1)"
@@ -80,7 +70,7 @@ async def create_saved_filter(conn: Conn, f: SavedFilterRow) -> SavedFilterRow:
     return _saved(row)
 
 
-async def get_saved_filter(conn: Conn, filter_id: uuid.UUID, viewer: str) -> SavedFilterRow:
+async def get_saved_filter(conn: Conn, filter_id: uuid.UUID, viewer: str) -> SavedFilter:
     """Visible to its owner, and to everyone when shared; to others it does not exist."""
     row = await conn.fetchrow(
         f"SELECT {SAVED_COLUMNS} FROM audit_saved_filters WHERE id = $1"
@@ -93,7 +83,7 @@ async def get_saved_filter(conn: Conn, filter_id: uuid.UUID, viewer: str) -> Sav
     return _saved(row)
 
 
-async def update_saved_filter(conn: Conn, f: SavedFilterRow, etag: str) -> SavedFilterRow:
+async def update_saved_filter(conn: Conn, f: SavedFilter, etag: str) -> SavedFilter:
     row = await conn.fetchrow(
         "UPDATE audit_saved_filters SET name = $2, visibility = $3, filter = $4,"
         " etag = etag + 1, updated_at = now()"
@@ -117,7 +107,7 @@ async def delete_saved_filter(conn: Conn, filter_id: uuid.UUID, etag: str) -> No
 
 async def list_saved_filters(
     conn: Conn, scope: str, viewer: str, after: tuple[str, str], limit: int
-) -> list[SavedFilterRow]:
+) -> list[SavedFilter]:
     """Keyset by (name, id): names are unique per owner only."""
     rows = await conn.fetch(
         f"SELECT {SAVED_COLUMNS} FROM audit_saved_filters WHERE scope = $1"
