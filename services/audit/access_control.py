@@ -27,9 +27,17 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Viewer:
-    principal: apb.Principal
-    key: str  # e.g. "USER:acct/alice": owner of saved filters
+    """Who is calling, as authz knows it (plain values: no protobuf past this adapter)."""
+
+    type: str  # USER or SERVICE_ACCOUNT
+    identifier: str
+    scope: str  # a user's account, a service account's scope
     email: str = ""
+
+    @property
+    def key(self) -> str:
+        """E.g. "USER:acct/alice": the owner of saved filters."""
+        return f"{self.type}:{self.scope}/{self.identifier}"
 
 
 async def _ask(call: Awaitable[T]) -> T:
@@ -61,16 +69,18 @@ class AuthzClient:
             return cached[1]
         me = await _ask(self.access.WhoAmI(apb.WhoAmIRequest(), metadata=_bearer(token)))
         kind = apb.PrincipalType.Name(me.principal.type).removeprefix("PRINCIPAL_TYPE_")
-        key = f"{kind}:{me.principal.scope}/{me.principal.identifier}"
-        viewer = Viewer(me.principal, key, me.email)
+        viewer = Viewer(kind, me.principal.identifier, me.principal.scope, me.email)
         if len(self._viewers) > 10_000:  # bounded: forget everything rather than grow
             self._viewers.clear()
         self._viewers[digest] = (time.monotonic(), viewer)
         return viewer
 
     def _item(self, viewer: Viewer, scope: str) -> apb.CheckRequest:
+        principal_type = apb.PrincipalType.Value(f"PRINCIPAL_TYPE_{viewer.type}")
         return apb.CheckRequest(
-            principal=viewer.principal,
+            principal=apb.Principal(
+                type=principal_type, identifier=viewer.identifier, scope=viewer.scope
+            ),
             resource_scope=scope,
             resource_type=AUDIT_TYPE,
             permission=AUDIT_VIEW,

@@ -23,14 +23,11 @@ RESOURCE_TYPE = "AUDIT"
 
 
 def principal_of(viewer: Viewer) -> ev.Principal:
-    kind = viewer.key.split(":", 1)[0]
     try:
-        principal_type = ev.PrincipalType.Value(f"PRINCIPAL_TYPE_{kind}")
+        principal_type = ev.PrincipalType.Value(f"PRINCIPAL_TYPE_{viewer.type}")
     except ValueError:
         principal_type = ev.PRINCIPAL_TYPE_UNSPECIFIED
-    return ev.Principal(
-        type=principal_type, identifier=viewer.principal.identifier, email=viewer.email
-    )
+    return ev.Principal(type=principal_type, identifier=viewer.identifier, email=viewer.email)
 
 
 class DenialRecorder:
