@@ -4,19 +4,19 @@ one, checked, authorized at its scopes, then read from the store a keyset page a
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from services.audit.domain import bounds, page_tokens
 from services.audit.domain.diff import FieldChange, diff
 from services.audit.domain.errors import InvalidArgument, NotFound, PermissionDenied
 from services.audit.domain.query import EventQuery, ScopeSelector
 from services.audit.domain.records import AuditRecord
-from services.audit.query_service.access import Caller, ViewAccess
+from services.audit.query_service.access import Caller
+from services.audit.query_service.context import QueryContext
 from services.audit.query_service.export_rows import csv_lines, json_lines
 from services.audit.query_service.filter_input import FilterInput
-from services.audit.store.query_store import QueryStore
 
 EXPORT_PAGE = 1000
 EXPORT_FORMATS = ("CSV", "JSON_LINES")
@@ -40,25 +40,8 @@ class ExportChunk:
     last_event_id: str  # where a broken-off export resumes
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-class EventQueries:
-    def __init__(
-        self,
-        store: QueryStore,
-        access: ViewAccess,
-        page_key: bytes,
-        retention_days: int,
-        clock: Callable[[], datetime] = _now,
-    ) -> None:
-        self.store = store
-        self.access = access
-        self.page_key = page_key
-        self.retention_days = retention_days
-        self.clock = clock
-
+@dataclass(frozen=True)
+class EventQueries(QueryContext):
     async def _query(
         self, caller: Caller, given: FilterInput, saved_filter_id: str
     ) -> tuple[EventQuery, bytes]:

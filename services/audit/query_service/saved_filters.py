@@ -4,9 +4,7 @@ everyone when shared), changed and deleted by their owner only, listed a keyset 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from services.audit.access_control import Viewer
 from services.audit.domain import bounds, page_tokens
@@ -14,9 +12,9 @@ from services.audit.domain.errors import InvalidArgument, PermissionDenied
 from services.audit.domain.query import ScopeSelector, page_size
 from services.audit.domain.saved_filters import EVERYONE, ONLY_ME, VISIBILITIES, SavedFilter
 from services.audit.domain.scopes import check_scope
-from services.audit.query_service.access import Caller, ViewAccess
+from services.audit.query_service.access import Caller
+from services.audit.query_service.context import QueryContext
 from services.audit.query_service.filter_input import FilterInput
-from services.audit.store.query_store import QueryStore
 
 
 @dataclass(frozen=True)
@@ -37,25 +35,8 @@ class SavedFilterPage:
     next_page_token: str  # "" after the last page
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-class SavedFilters:
-    def __init__(
-        self,
-        store: QueryStore,
-        access: ViewAccess,
-        page_key: bytes,
-        retention_days: int,
-        clock: Callable[[], datetime] = _now,
-    ) -> None:
-        self.store = store
-        self.access = access
-        self.page_key = page_key
-        self.retention_days = retention_days
-        self.clock = clock
-
+@dataclass(frozen=True)
+class SavedFilters(QueryContext):
     async def _checked(self, caller: Caller, draft: SavedFilterDraft) -> tuple[Viewer, SavedFilter]:
         """The draft with every field checked (its filter as a query would be), in a scope the
         caller may view; owned by the caller."""
