@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from libs.runtime.call_origin import bearer_token
 from services.authz.domain import tokens
 from services.authz.domain.audit import Caller
 from services.authz.domain.entities import PRINCIPAL_OF_KIND
@@ -58,7 +59,7 @@ class Authenticator:
         return entry
 
     async def authenticate(self, authorization: str) -> Caller:
-        token = tokens.bearer_token(authorization)
+        token = bearer_token(authorization)
         parsed = tokens.parse(token) if token else None
         if parsed is None:
             raise Unauthenticated()

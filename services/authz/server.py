@@ -15,6 +15,7 @@ from grpc_health.v1._async import HealthServicer
 from authz.v1 import authz_pb2 as pb
 from authz.v1 import authz_pb2_grpc as pb_grpc
 from libs.outbox.relay import Relay, RelayConfig
+from libs.runtime.call_origin import parse_networks
 from libs.runtime.grpc_server import serve_grpc
 from services.authz.access import Access
 from services.authz.api_keys import ApiKeys
@@ -22,7 +23,6 @@ from services.authz.audit_events import OutboxEvents
 from services.authz.authentication import Authenticator
 from services.authz.grpc_api.access_servicer import AccessServicer
 from services.authz.grpc_api.api_key_servicer import ApiKeyServicer
-from services.authz.grpc_api.call_info import parse_networks
 from services.authz.grpc_api.errors import authenticated
 from services.authz.grpc_api.management_servicers import add_management_services
 from services.authz.guard import Guard

@@ -8,29 +8,25 @@ from typing import Any
 import grpc
 
 from libs.events import codec
+from libs.runtime.call_origin import bearer_token, metadata_of, peer_ip
 from services.audit.domain.errors import Unauthenticated
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
 def bearer(context: Context) -> str:
-    for key, value in context.invocation_metadata() or ():
-        if key == "authorization" and isinstance(value, str):
-            scheme, _, token = value.partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
-    raise Unauthenticated()
+    token = bearer_token(metadata_of(context).get("authorization", ""))
+    if token is None:
+        raise Unauthenticated()
+    return token
 
 
 def request_of(context: Context) -> codec.Request:
     """The caller's address as the server sees it (no forwarding headers are trusted here),
     user agent and request id, for audit events."""
-    metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
-    peer = context.peer() or ""
-    kind, _, rest = peer.partition(":")
-    address = rest.rsplit(":", 1)[0].strip("[]") if kind in ("ipv4", "ipv6") else ""
+    metadata = metadata_of(context)
     return codec.Request(
-        address,
+        peer_ip(context.peer() or ""),
         metadata.get("user-agent", "")[:256],
         metadata.get("x-request-id", "")[:128],
     )

@@ -8,14 +8,13 @@ from __future__ import annotations
 from typing import TypeVar
 
 from authz.v1 import authz_pb2 as pb
+from libs.runtime.call_origin import Network, metadata_of
 from libs.runtime.error_boundary import BeforeCall, Context, ErrorBoundary
 from services.authz.authentication import Authenticator
 from services.authz.domain.errors import AuthzError
 from services.authz.grpc_api.call_info import (
     CURRENT_CALLER,
     TRUSTED_PROXIES,
-    Network,
-    metadata_of,
 )
 
 AUTHZ_ERRORS = ErrorBoundary(AuthzError)

@@ -11,9 +11,10 @@ import grpc
 
 from authz.v1 import authz_pb2 as pb
 from authz.v1 import authz_pb2_grpc as pb_grpc
+from libs.runtime.call_origin import Network
 from services.authz.authentication import Authenticator
 from services.authz.grpc_api import converters
-from services.authz.grpc_api.call_info import Network, call_info
+from services.authz.grpc_api.call_info import call_info
 from services.authz.grpc_api.errors import authenticated
 from services.authz.management import AtRevision, Management
 

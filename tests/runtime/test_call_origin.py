@@ -1,10 +1,11 @@
-"""The audited client address: x-forwarded-for counts only behind trusted proxies."""
+"""Where a call comes from: the audited client address (x-forwarded-for counts only behind
+trusted proxies) and the bearer token it presents."""
 
 from __future__ import annotations
 
 import pytest
 
-from services.authz.grpc_api.call_info import client_ip, parse_networks
+from libs.runtime.call_origin import bearer_token, client_ip, parse_networks
 
 PROXIES = parse_networks("10.0.0.0/8, 127.0.0.1")
 
@@ -27,3 +28,17 @@ def test_client_ip(peer: str, forwarded: str, expected: str) -> None:
 
 def test_without_trusted_proxies_the_peer_is_the_client() -> None:
     assert client_ip("127.0.0.1", "1.2.3.4", ()) == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("header", "token"),
+    [
+        ("Bearer abc", "abc"),
+        ("bearer  abc ", "abc"),
+        ("Basic abc", None),
+        ("Bearer ", None),
+        ("", None),
+    ],
+)
+def test_bearer_token(header: str, token: str | None) -> None:
+    assert bearer_token(header) == token
