@@ -32,23 +32,19 @@ class Granting:
         self.lookup = lookup
 
     async def _binding_grants(
-        self,
-        tx: Tx,
-        binding: RoleBinding,
-        role: Role | None = None,
-        group: ResourceGroup | None = None,
+        self, tx: Tx, binding: RoleBinding, permissions: set[str] | None = None
     ) -> set[Grant]:
-        """What an enabled binding grants: its role's permissions over its group's selectors
-        (the role or group given when the write changes it)."""
+        """What an enabled binding grants: its role's permissions (or `permissions`) over its
+        resource group's selectors."""
         if binding.disabled:
             return set()
-        if role is None:
+        if permissions is None:
             role = (await self.lookup(tx, "role", binding.role_scope, binding.role)).entity
-        if group is None:
-            group = (
-                await self.lookup(tx, "resource_group", binding.scope, binding.resource_group)
-            ).entity
-        return delegation.grants(role.permissions, entity_lines.resource_group_selectors(group))
+            permissions = set(role.permissions)
+        group = (
+            await self.lookup(tx, "resource_group", binding.scope, binding.resource_group)
+        ).entity
+        return delegation.grants(permissions, entity_lines.resource_group_selectors(group))
 
     async def granted_by(self, tx: Tx, new: Entity, old: Entity | None) -> set[Grant]:
         """What writing `new` (over `old`, if any) grants that was not granted before."""
@@ -56,38 +52,42 @@ class Granting:
             before = await self._binding_grants(tx, old) if isinstance(old, RoleBinding) else set()
             return await self._binding_grants(tx, new) - before
         if isinstance(new, Role):
+            # Its bindings gain the added permissions over their own groups' selectors.
+            added = set(new.permissions) - set(old.permissions if isinstance(old, Role) else ())
+            if not added:
+                return set()
             bindings = await tx.bindings_using_role(new.scope, new.identifier)
-            before_role = old if isinstance(old, Role) else None
-            return await self._through(tx, bindings, new, before_role, None, None)
+            return await self._each_enabled(tx, bindings, added)
         if isinstance(new, ResourceGroup):
-            bindings = await tx.bindings_using_resource_group(new.scope, new.identifier)
-            before_group = old if isinstance(old, ResourceGroup) else None
-            return await self._through(tx, bindings, None, None, new, before_group)
+            # Its bindings' roles gain the selectors the group did not select before.
+            selected = (
+                set(entity_lines.resource_group_selectors(old))
+                if isinstance(old, ResourceGroup)
+                else set()
+            )
+            added_selectors = set(entity_lines.resource_group_selectors(new)) - selected
+            if not added_selectors:
+                return set()
+            found: set[Grant] = set()
+            for b in await tx.bindings_using_resource_group(new.scope, new.identifier):
+                if not b.entity.disabled:
+                    role = await self.lookup(tx, "role", b.entity.role_scope, b.entity.role)
+                    found |= delegation.grants(role.entity.permissions, added_selectors)
+            return found
         if isinstance(new, UserGroup):
             before_members = set(old.members) if isinstance(old, UserGroup) else set()
             if not set(new.members) - before_members:
                 return set()
             bindings = await tx.bindings_of_principal("USER_GROUP", new.scope, new.identifier)
-            found: set[Grant] = set()
-            for b in bindings:
-                found |= await self._binding_grants(tx, b.entity)
-            return found
+            return await self._each_enabled(tx, bindings)
         return set()
 
-    async def _through(
-        self,
-        tx: Tx,
-        bindings: list[Stored],
-        role: Role | None,
-        old_role: Role | None,
-        group: ResourceGroup | None,
-        old_group: ResourceGroup | None,
+    async def _each_enabled(
+        self, tx: Tx, bindings: list[Stored], permissions: set[str] | None = None
     ) -> set[Grant]:
         found: set[Grant] = set()
         for b in bindings:
-            after = await self._binding_grants(tx, b.entity, role, group)
-            before = await self._binding_grants(tx, b.entity, old_role, old_group)
-            found |= after - before if (old_role or old_group) else after
+            found |= await self._binding_grants(tx, b.entity, permissions)
         return found
 
     async def require_held_for(
