@@ -7,8 +7,6 @@ import asyncio
 import json
 import os
 import signal
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from tests.audit.helpers import (
     produce,
     wait_rows,
 )
+from tests.harness.health import health
 from tests.harness.services import free_port, own_broker, own_postgres, read_topic
 
 pytestmark = pytest.mark.integration
@@ -61,16 +60,6 @@ async def wait_topic(bootstrap: str, topic: str, workers: Workers) -> int:
         assert loop.time() < deadline, "the projector did not declare its topic"
         await asyncio.sleep(0.2)
     return count
-
-
-def health(port: int) -> tuple[int, dict[str, object]]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=3) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-    except OSError:
-        return 0, {}
 
 
 async def wait_health(

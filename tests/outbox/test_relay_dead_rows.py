@@ -4,12 +4,9 @@ shows the age of the oldest unsent row."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -20,6 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from libs.outbox.relay import Relay, RelayConfig, relay_health
 from libs.outbox.writer import add_to_outbox
 from tests.harness.endpoints import ROOT
+from tests.harness.health import health
 from tests.harness.services import free_port, read_topic
 from tests.outbox.helpers import fill_outbox
 
@@ -92,16 +90,6 @@ def test_relay_health_is_the_age_of_the_oldest_unsent_row() -> None:
     healthy, report = relay_health(31.0, 0, 30)
     assert not healthy
     assert report["status"] == "stalled"
-
-
-def health(port: int) -> tuple[int, dict[str, object]]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=3) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-    except OSError:
-        return 0, {}
 
 
 async def wait_health(port: int, status: int, relay: subprocess.Popen[bytes]) -> dict[str, object]:
