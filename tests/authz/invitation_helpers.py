@@ -16,11 +16,11 @@ from libs.events.topics import NOTIFICATIONS_TOPIC
 from tests.authz.clients import Authz
 
 
-def invitations(authz: Authz) -> ipb_grpc.InvitationServiceStub:
+def invitations(authz: Authz) -> ipb_grpc.InvitationServiceAsyncStub:
     return ipb_grpc.InvitationServiceStub(authz.channel)
 
 
-def anonymous_invitations(port: int) -> tuple[grpc.aio.Channel, ipb_grpc.InvitationServiceStub]:
+def anonymous_invitations(port: int) -> tuple[grpc.aio.Channel, ipb_grpc.InvitationServiceAsyncStub]:
     """A client with no token at all: how an invitee reaches AcceptInvitation."""
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     return channel, ipb_grpc.InvitationServiceStub(channel)
