@@ -20,7 +20,9 @@ def invitations(authz: Authz) -> ipb_grpc.InvitationServiceAsyncStub:
     return ipb_grpc.InvitationServiceStub(authz.channel)
 
 
-def anonymous_invitations(port: int) -> tuple[grpc.aio.Channel, ipb_grpc.InvitationServiceAsyncStub]:
+def anonymous_invitations(
+    port: int,
+) -> tuple[grpc.aio.Channel, ipb_grpc.InvitationServiceAsyncStub]:
     """A client with no token at all: how an invitee reaches AcceptInvitation."""
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     return channel, ipb_grpc.InvitationServiceStub(channel)
