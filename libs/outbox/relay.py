@@ -36,6 +36,9 @@ from libs.outbox.writer import NOTIFY_CHANNEL
 from libs.pg_connections import connection_lost
 
 log = logging.getLogger(__name__)
+# aiokafka's producer logs each record's bytes at DEBUG, and outbox records may hold a secret
+# (an invitation notification): whatever the log level, those lines are never written.
+logging.getLogger("aiokafka.producer.producer").setLevel(logging.INFO)
 
 RELAY_LOCK_ID = 0x6F7574  # one publishing relay at a time keeps per-key order
 
