@@ -46,7 +46,7 @@ class Inbox:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.content, policy=default)
-        self.messages.append(message)  # type: ignore[arg-type]
+        self.messages.append(message)
         self.loop.call_soon_threadsafe(self.arrived.set)
         return "250 OK"
 
