@@ -36,7 +36,9 @@ async def _bound_user(
 
 
 async def issue_user_key(management: Management, account: str, user: str, name: str) -> str:
-    """An operator's path to a user's first token (no caller may issue another user's key)."""
+    """A key of the user issued as SYSTEM (no caller may issue another user's key). Only
+    bootstrap does this; users get their first token by accepting an invitation. An INVITED
+    user's token would authenticate no one until the invitation is accepted."""
     principal = PrincipalRef("USER", user, account)
     key = ApiKey(account, f"{name}-{secrets.token_hex(4)}", principal, name)
     keys = ApiKeys(management.writer, management.guard, lambda _: None)
