@@ -28,6 +28,7 @@ class CliSettings(BaseSettings):
     authz_endpoint: str = ""
     audit_endpoint: str = ""
     tls_ca_file: str = ""
+    account: str = ""  # the default scope (login stores the token owner's)
     timeout_s: float = 15.0
     config_dir: str = ""  # default: $XDG_CONFIG_HOME/authz-audit or ~/.config/authz-audit
 
@@ -85,6 +86,7 @@ def effective(settings: CliSettings) -> Profile:
         "authz_endpoint": settings.authz_endpoint,
         "audit_endpoint": settings.audit_endpoint,
         "tls_ca_file": settings.tls_ca_file,
+        "account": settings.account,
     }
     return replace(profile, **{k: v for k, v in overrides.items() if v})
 

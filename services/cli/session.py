@@ -8,12 +8,13 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import grpc
 
 from audit.v1 import query_pb2_grpc as q_grpc
+from authz.v1 import authz_pb2 as pb
 from authz.v1 import authz_pb2_grpc as pb_grpc
 from libs.grpc_tls import channel_credentials
 from libs.runtime.bearer_token import BearerToken
@@ -71,7 +72,11 @@ async def opened(profile: Profile, settings: CliSettings) -> AsyncIterator[Sessi
     authz = _channel(profile.authz_endpoint, profile, profile.token, settings.timeout_s)
     audit = _channel(profile.audit_endpoint, profile, profile.token, settings.timeout_s)
     try:
-        yield Session(profile, authz, audit)
+        session = Session(profile, authz, audit)
+        if not profile.account:  # a token from the environment: its owner's account
+            me = await session.access.WhoAmI(pb.WhoAmIRequest())
+            session.profile = replace(profile, account=me.principal.scope.split("/", 1)[0])
+        yield session
     finally:
         await authz.close(None)
         await audit.close(None)
