@@ -106,7 +106,8 @@ def explain(
     principal_scope: PrincipalScopeOption = "",
     at_least_revision: RevisionOption = 0,
 ) -> None:
-    """Which bindings grant PERMISSION on the resource (a tree), or why none does.
+    """Which bindings grant PERMISSION on the resource (a tree), or why none does; exits
+    like check (0 allowed, 1 denied).
 
     Example: authz-audit explain core_pipeline_view -t PIPELINE --id x -s acme/o/p -p alice
     """
@@ -133,6 +134,8 @@ def explain(
     if not answer.allowed:
         tree.add(f"[yellow]{answer.reason or 'no binding grants it'}[/]")
     out.print(tree)
+    if not answer.allowed:
+        raise typer.Exit(NO)
 
 
 def permissions(
