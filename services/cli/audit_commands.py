@@ -17,7 +17,7 @@ from services.cli.audit_filters import FILTER_OPTIONS, OVERLAP, Filters, with_wi
 from services.cli.event_views import event_row, print_event, print_line
 from services.cli.failures import NO, usage
 from services.cli.options import with_options
-from services.cli.output import Format, as_dict, emit, err
+from services.cli.output import Format, as_dict, emit, emit_one, err
 from services.cli.saved_filter_commands import saved_id
 from services.cli.session import Session, run
 from services.cli.timespec import moment, stamp
@@ -56,6 +56,7 @@ def search(
     all_pages: Annotated[
         bool, typer.Option("--all", help="every matching event, page after page")
     ] = False,
+    page_size: Annotated[int, typer.Option(help="events per call with --all")] = 500,
     values: dict[str, Any] | None = None,
 ) -> None:
     """Events matching the filters, newest first.
@@ -70,7 +71,7 @@ def search(
         request = q.ListEventsRequest(
             filter=filters.message(session.profile.account, datetime.now(UTC)),
             saved_filter_id=await saved_id(session, filters),
-            page_size=1000 if all_pages else min(limit, 1000),
+            page_size=page_size if all_pages else min(limit, 1000),
         )
         events: list[Any] = []
         while True:
@@ -101,8 +102,8 @@ def show(
     if output is Format.table:
         print_event(response)
     else:
-        emit_row = {"event": as_dict(response.event), "diff": [as_dict(d) for d in response.diff]}
-        emit([emit_row], Format.jsonl if output is Format.jsonl else Format.json, ())
+        row = {"event": as_dict(response.event), "diff": [as_dict(d) for d in response.diff]}
+        emit_one(row, output)
 
 
 async def follow(
@@ -260,7 +261,7 @@ def verify(
     if output is Format.table:
         event_views.print_verification(account, answer)
     else:
-        emit([as_dict(answer)], Format.jsonl if output is Format.jsonl else Format.json, ())
+        emit_one(as_dict(answer), output)
     if not answer.intact:
         raise typer.Exit(NO)
 
