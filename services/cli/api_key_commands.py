@@ -27,9 +27,7 @@ app = typer.Typer(
 OwnerOption = Annotated[
     str | None, typer.Option(help="the owning user or service account (default: you)")
 ]
-OwnerTypeOption = Annotated[
-    PrincipalKind, typer.Option(help="user or service-account")
-]
+OwnerTypeOption = Annotated[PrincipalKind, typer.Option(help="user or service-account")]
 ExpiresIn = Annotated[str | None, typer.Option(help="the token expires after, e.g. 30d")]
 ExpiresAt = Annotated[str | None, typer.Option(help="the token expires at (ISO 8601)")]
 COLUMNS = ("identifier", "name", "owner.identifier", "created_at", "expires_at", "revoked",
@@ -113,7 +111,9 @@ def list_(
         token = ""
         while True:
             page = await session.api_keys.ListApiKeys(
-                pb.ListApiKeysRequest(owner=principal, scope=where, page_size=1000, page_token=token)
+                pb.ListApiKeysRequest(
+                    owner=principal, scope=where, page_size=1000, page_token=token
+                )
             )
             rows += [as_dict(k) for k in page.api_keys]
             token = page.next_page_token

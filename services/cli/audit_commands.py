@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from datetime import UTC, datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,7 +29,8 @@ app = typer.Typer(
 )
 app.add_typer(saved_filter_commands.app, name="filters")
 
-class ExportFormat(str, Enum):
+
+class ExportFormat(StrEnum):
     csv = "csv"
     jsonl = "jsonl"
 
@@ -38,9 +39,7 @@ class ExportFormat(str, Enum):
         return q.EXPORT_FORMAT_CSV if self is ExportFormat.csv else q.EXPORT_FORMAT_JSON_LINES
 
 
-OutputOption = Annotated[
-    Format, typer.Option("--output", "-o", help="table, json, jsonl or csv")
-]
+OutputOption = Annotated[Format, typer.Option("--output", "-o", help="table, json, jsonl or csv")]
 
 
 def _rows(events: list[Any], fmt: Format) -> list[dict[str, Any]]:
@@ -111,7 +110,7 @@ async def follow(
     filters: Filters,
     interval: float,
     max_events: int,
-    timeout: float,
+    stop_after_s: float,
     shown: Any,
 ) -> int:
     """Poll the query API: each poll asks for events since the newest seen (less an overlap for
@@ -121,7 +120,7 @@ async def follow(
     base = filters.message(session.profile.account, now)
     saved = await saved_id(session, filters)
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout if timeout > 0 else None
+    deadline = loop.time() + stop_after_s if stop_after_s > 0 else None
     seen: dict[str, datetime] = {}
     cursor = floor
     count = 0
@@ -181,9 +180,7 @@ def tail(
         sys.stdout.flush()
 
     try:
-        run(
-            lambda s: follow(s, filters, interval, max_events, timeout, shown), endpoint="audit"
-        )
+        run(lambda s: follow(s, filters, interval, max_events, timeout, shown), endpoint="audit")
     except KeyboardInterrupt:
         err.print("stopped")
 
@@ -264,4 +261,3 @@ def verify(
         emit_one(as_dict(answer), output)
     if not answer.intact:
         raise typer.Exit(NO)
-

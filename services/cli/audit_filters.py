@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from audit.v1 import event_pb2 as ev
@@ -15,7 +15,7 @@ from services.cli.options import option
 from services.cli.timespec import duration, stamp, time_range
 
 
-class Preset(str, Enum):
+class Preset(StrEnum):
     day = "24h"
     week = "7d"
     month = "30d"
@@ -23,13 +23,13 @@ class Preset(str, Enum):
     year = "1y"
 
     @property
-    def wire(self) -> int:
+    def wire(self) -> q.TimePreset.ValueType:
         names = {"24h": "LAST_24_HOURS", "7d": "LAST_7_DAYS", "30d": "LAST_30_DAYS",
                  "90d": "LAST_90_DAYS", "1y": "LAST_YEAR"}  # fmt: skip
         return q.TimePreset.Value(f"TIME_PRESET_{names[self.value]}")
 
 
-def _many(name: str, flag: str, help: str) -> Any:  # noqa: A002
+def _many(name: str, flag: str, help: str) -> Any:
     return option(name, list[str] | None, None, flag, help=f"{help}; repeatable")
 
 
@@ -59,10 +59,10 @@ FILTER_OPTIONS = [
 ]  # fmt: skip
 
 
-def action(name: str) -> int:
+def action(name: str) -> ev.Action.ValueType:
     wire = name.strip().upper().replace("-", "_")
     wire = wire if wire.startswith("ACTION_") else f"ACTION_{wire}"
-    if wire not in ev.Action.keys() or wire == "ACTION_UNSPECIFIED":
+    if wire not in set(ev.Action.keys()) or wire == "ACTION_UNSPECIFIED":
         known = ", ".join(a[7:].lower() for a in ev.Action.keys()[1:])
         raise usage(f"--action: unknown action {name!r} (known: {known})")
     return ev.Action.Value(wire)
@@ -124,7 +124,7 @@ class Filters:
         return f
 
 
-def _preset_of(since: str) -> int:
+def _preset_of(since: str) -> q.TimePreset.ValueType:
     for preset in Preset:
         if duration(preset.value.replace("1y", "365d"), "--preset") == duration(since, "--since"):
             return preset.wire

@@ -53,7 +53,9 @@ class Profile:
     tls_ca_file: str = ""
 
     def __repr__(self) -> str:  # a stray print or traceback must not show the token
-        return f"Profile({self.authz_endpoint!r}, {self.audit_endpoint!r}, account={self.account!r})"
+        return (
+            f"Profile({self.authz_endpoint!r}, {self.audit_endpoint!r}, account={self.account!r})"
+        )
 
 
 def config_file(settings: CliSettings) -> Path:

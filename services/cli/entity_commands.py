@@ -35,9 +35,10 @@ FileOption = Annotated[
 
 def to_message(kind: Kind, entity: Entity) -> Message:
     try:
-        return json_format.ParseDict(entity, getattr(pb, kind.message)())
+        message: Message = json_format.ParseDict(entity, getattr(pb, kind.message)())
     except json_format.ParseError as error:
         raise usage(f"{kind.snake}: {error}") from None
+    return message
 
 
 def apply_flags(kind: Kind, entity: Entity, flags: dict[str, Any]) -> Entity:
@@ -57,9 +58,7 @@ def kind_app(kind: Kind) -> typer.Typer:
         help=f"Manage {kind.command.replace('-', ' ')}.\n\nExample: {kind.example}",
         no_args_is_help=True,
     )
-    field_options = [
-        option(f.name, f.annotation, None, *f.decls, help=f.help) for f in kind.fields
-    ]
+    field_options = [option(f.name, f.annotation, None, *f.decls, help=f.help) for f in kind.fields]
 
     def stub(session: Session) -> Any:
         return session.stub(kind.service)
@@ -84,9 +83,7 @@ def kind_app(kind: Kind) -> typer.Typer:
 
     @app.command(help=f"Show one {kind.snake.replace('_', ' ')} (YAML, the shape --file takes)."
                  f"\n\nExample: authz-audit {kind.command} get ID --scope acme")  # fmt: skip
-    def get(
-        identifier: str, scope: ScopeOption = None, output: OutputOption = Format.yaml
-    ) -> None:
+    def get(identifier: str, scope: ScopeOption = None, output: OutputOption = Format.yaml) -> None:
         async def work(session: Session) -> Entity:
             request = pb.GetRequest(scope=scope_of(session, scope), identifier=identifier)
             response = await getattr(stub(session), f"Get{kind.message}")(request)
@@ -124,7 +121,7 @@ def kind_app(kind: Kind) -> typer.Typer:
 
     @app.command(help=f"Change a {kind.snake.replace('_', ' ')}: the current one, with --file's "
                  "fields and then the options laid over it (a list option replaces the list)."
-                 f"\n\nExample: authz-audit {kind.command} update ID --scope acme --name 'New'")  # fmt: skip
+                 f"\n\nExample: authz-audit {kind.command} update ID --name New")  # fmt: skip
     @with_options(field_options, into="flags")
     def update(
         identifier: str,
@@ -141,8 +138,8 @@ def kind_app(kind: Kind) -> typer.Typer:
                 pb.GetRequest(scope=where, identifier=identifier)
             )
             entity = as_dict(getattr(current, kind.snake))
-            entity.update({k: v for k, v in changes.items() if k not in (kind.scope_key,
-                                                                          "identifier")})  # fmt: skip
+            fixed = (kind.scope_key, "identifier")  # which entity: not changed by the file
+            entity.update({k: v for k, v in changes.items() if k not in fixed})
             entity = apply_flags(kind, entity, flags or {})
             response = await getattr(stub(session), f"Update{kind.message}")(
                 to_message(kind, entity)
@@ -160,7 +157,9 @@ def kind_app(kind: Kind) -> typer.Typer:
         cascade: Annotated[
             bool, typer.Option(help="also delete the bindings (and memberships) that use it")
         ] = False,
-        etag: Annotated[str, typer.Option(help="refuse unless the entity still has this etag")] = "",
+        etag: Annotated[
+            str, typer.Option(help="refuse unless the entity still has this etag")
+        ] = "",
     ) -> None:
         async def work(session: Session) -> int:
             request = pb.DeleteRequest(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from services.cli.failures import usage
@@ -14,7 +14,7 @@ from services.cli.failures import usage
 Entity = dict[str, Any]
 
 
-class PrincipalKind(str, Enum):
+class PrincipalKind(StrEnum):
     user = "user"
     group = "group"
     service_account = "service-account"
@@ -39,14 +39,14 @@ class Field:
     decls: tuple[str, ...] = ()
 
 
-def text(key: str, help: str) -> Field:  # noqa: A002
+def text(key: str, help: str) -> Field:
     def put(entity: Entity, value: Any) -> None:
         entity[key] = value
 
     return Field(key, str | None, help, put)
 
 
-def texts(key: str, singular: str, help: str) -> Field:  # noqa: A002
+def texts(key: str, singular: str, help: str) -> Field:
     """A repeatable option; given at all, it replaces the whole list."""
 
     def put(entity: Entity, value: Any) -> None:
@@ -55,7 +55,7 @@ def texts(key: str, singular: str, help: str) -> Field:  # noqa: A002
     return Field(singular, list[str] | None, help, put, (f"--{singular.replace('_', '-')}",))
 
 
-def switch(key: str, on: str, off: str, help: str) -> Field:  # noqa: A002
+def switch(key: str, on: str, off: str, help: str) -> Field:
     def put(entity: Entity, value: Any) -> None:
         entity[key] = bool(value)
 

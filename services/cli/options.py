@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 
-def option(name: str, annotation: Any, default: Any, *decls: str, help: str) -> inspect.Parameter:  # noqa: A002
+def option(name: str, annotation: Any, default: Any, *decls: str, help: str) -> inspect.Parameter:
     """An option `--name` (or the given declarations) as a keyword-only parameter."""
     info = typer.Option(*decls, help=help) if decls else typer.Option(help=help)
     return inspect.Parameter(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -23,7 +23,7 @@ app = typer.Typer(
 COLUMNS = ("id", "name", "scope", "visibility", "owner")
 
 
-class Visibility(str, Enum):
+class Visibility(StrEnum):
     only_me = "only-me"
     everyone = "everyone"
 
@@ -58,8 +58,8 @@ async def saved_id(session: Session, filters: Filters) -> str:
 
 
 ScopeIn = Annotated[
-    str | None, typer.Option("--in", help="the scope the saved filters belong to (default: your "
-                             "account)")  # fmt: skip
+    str | None,
+    typer.Option("--in", help="the scope the saved filters belong to (default: your account)"),
 ]
 
 
@@ -125,4 +125,3 @@ def delete(name_or_id: str, scope: ScopeIn = None) -> None:
 
     found = run(work, endpoint="audit")
     err.print(f"deleted saved filter {found.name!r} ({found.id})")
-

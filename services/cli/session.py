@@ -36,15 +36,15 @@ class Session:
 
     @property
     def access(self) -> pb_grpc.AccessServiceAsyncStub:
-        return pb_grpc.AccessServiceStub(self.authz)  # type: ignore[return-value]
+        return pb_grpc.AccessServiceStub(self.authz)
 
     @property
     def api_keys(self) -> pb_grpc.ApiKeyServiceAsyncStub:
-        return pb_grpc.ApiKeyServiceStub(self.authz)  # type: ignore[return-value]
+        return pb_grpc.ApiKeyServiceStub(self.authz)
 
     @property
     def query(self) -> q_grpc.AuditQueryServiceAsyncStub:
-        return q_grpc.AuditQueryServiceStub(self.audit)  # type: ignore[return-value]
+        return q_grpc.AuditQueryServiceStub(self.audit)
 
     @property
     def metadata(self) -> tuple[tuple[str, str], ...]:
@@ -103,4 +103,3 @@ def run(
         raise of_rpc_error(error, where, profile.token) from None
     except ValueError as error:  # a TLS setting without its file, a malformed value
         raise Failure(scrub(str(error), profile.token), USAGE) from None
-

@@ -53,4 +53,3 @@ def time_range(
     if finish <= begin:
         raise usage("--to: the range is empty or inverted")
     return begin, finish
-

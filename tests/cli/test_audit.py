@@ -29,7 +29,7 @@ def dataset() -> list[AuditRecord]:
     records = []
     for i in range(40):
         kind, who = PRINCIPALS[(i // 2) % 3]
-        account, org, project = SCOPES[i % 3]
+        _account, org, project = SCOPES[i % 3]
         records.append(
             record(
                 i,
@@ -78,12 +78,14 @@ async def test_search_show_filters_export_and_verify(api: QueryApi, tmp_path: Pa
     in_org = [r for r in recent if r.organization == "o" and r.resource_type == "ROLE"]
     lines = await cli("audit", "search", "--since", "7d", "--scope", "a/o", "--type", "ROLE",
                       "-o", "jsonl")  # fmt: skip
-    assert in_org and {json.loads(x)["event_id"] for x in lines.out.splitlines()} == ids(in_org)
+    assert in_org
+    assert {json.loads(x)["event_id"] for x in lines.out.splitlines()} == ids(in_org)
     only_org = await cli("audit", "search", "--since", "7d", "--scope", "a/o",
                          "--exclude-child-scopes", "--principal", "ci", "-o", "csv")  # fmt: skip
     rows = list(csv.DictReader(io.StringIO(only_org.out)))
     expected = [r for r in recent if (r.organization, r.project, r.principal_id) == ("o", "", "ci")]
-    assert expected and {row["event_id"] for row in rows} == ids(expected), only_org.text
+    assert expected, only_org.text
+    assert {row["event_id"] for row in rows} == ids(expected), only_org.text
     assert {(row["scope"], row["principal"]) for row in rows} == {("a/o", "ci")}
 
     # --from/--to, and --all paging through every event in pages of 7.
@@ -92,7 +94,8 @@ async def test_search_show_filters_export_and_verify(api: QueryApi, tmp_path: Pa
     paged = await cli("audit", "search", "--from", start.isoformat(), "--to", end.isoformat(),
                       "--all", "--page-size", "7", "-o", "jsonl")  # fmt: skip
     got = [json.loads(line)["event_id"] for line in paged.out.splitlines()]
-    assert len(got) == len(ranged) > 7 and set(got) == ids(ranged), paged.text
+    assert len(got) == len(ranged) > 7, paged.text
+    assert set(got) == ids(ranged), paged.text
     limited = await cli("audit", "search", "--since", "30d", "--limit", "3", "-o", "json")
     assert len(json.loads(limited.out)) == 3
     texts = await cli("audit", "search", "--since", "7d", "--text", "runner", "-o", "json")
@@ -101,32 +104,41 @@ async def test_search_show_filters_export_and_verify(api: QueryApi, tmp_path: Pa
     # show: the details and the before/after diff, coloured when the terminal has colour.
     shown = await cli("audit", "show", str(changed.event_id))
     assert shown.code == 0, shown.text
-    assert str(changed.event_id) in shown.out and "runner" in shown.out
+    assert str(changed.event_id) in shown.out
+    assert "runner" in shown.out
     diff = shown.out.split("\n\n", 1)[1].splitlines()
     assert "~ permissions" in diff
-    assert '  - ["core_pipeline_view"]' in diff and '  + ["core_pipeline_execute"]' in diff
+    assert '  - ["core_pipeline_view"]' in diff
+    assert '  + ["core_pipeline_execute"]' in diff
     assert '+ note: "x"' in diff
     coloured = await cli("audit", "show", str(changed.event_id), FORCE_COLOR="1", NO_COLOR="")
-    assert "\x1b[31m" in coloured.out and "\x1b[32m" in coloured.out  # red and green
+    assert "\x1b[31m" in coloured.out
+    assert "\x1b[32m" in coloured.out
     as_json = json.loads((await cli("audit", "show", str(changed.event_id), "-o", "json")).out)
     assert {d["path"] for d in as_json["diff"]} == {"permissions", "note"}
     missing = await cli("audit", "show", str(uuid.uuid4()))
-    assert missing.code == 3 and missing.err.startswith("error: NOT_FOUND"), missing.text
+    assert missing.code == 3, missing.text
+    assert missing.err.startswith("error: NOT_FOUND"), missing.text
     malformed = await cli("audit", "show", "not-an-id")
-    assert malformed.code == 2 and "event_id" in malformed.err, malformed.text
+    assert malformed.code == 2, malformed.text
+    assert "event_id" in malformed.err, malformed.text
     bad_action = await cli("audit", "search", "--action", "explode")
-    assert bad_action.code == 2 and "--action" in bad_action.err
+    assert bad_action.code == 2
+    assert "--action" in bad_action.err
 
     # Saved filters: save, list, use by name (a flag given overrides it), delete.
-    saved = await cli("audit", "filters", "save", "bob-deletes", "--user", "bob",
-                      "--action", "delete", "--preset", "30d", "--visibility", "everyone")  # fmt: skip
+    saved = await cli("audit", "filters", "save", "bob-deletes", "--user", "bob", "--action",
+                      "delete", "--preset", "30d", "--visibility", "everyone")  # fmt: skip
     assert saved.code == 0, saved.text
     listed = json.loads((await cli("audit", "filters", "list", "-o", "json")).out)
-    assert [(f["name"], f["visibility"]) for f in listed] == [("bob-deletes", "VISIBILITY_EVERYONE")]
+    assert [(f["name"], f["visibility"]) for f in listed] == [
+        ("bob-deletes", "VISIBILITY_EVERYONE")
+    ]
     by_name = await cli("audit", "search", "--saved", "bob-deletes", "--all", "-o", "json")
     bob_deletes = [r for r in everything if r.principal_id == "bob" and r.action == "DELETE"
                    and r.occurred_at > NOW - timedelta(days=30)]  # fmt: skip
-    assert bob_deletes and {e["event_id"] for e in json.loads(by_name.out)} == ids(bob_deletes)
+    assert bob_deletes
+    assert {e["event_id"] for e in json.loads(by_name.out)} == ids(bob_deletes)
     narrowed = await cli("audit", "search", "--saved", "bob-deletes", "--since", "7d", "-o", "json")
     assert {e["event_id"] for e in json.loads(narrowed.out)} == ids(
         [r for r in bob_deletes if r.occurred_at > NOW - timedelta(days=7)]
@@ -134,7 +146,8 @@ async def test_search_show_filters_export_and_verify(api: QueryApi, tmp_path: Pa
     assert (await cli("audit", "filters", "delete", "bob-deletes")).code == 0
     assert json.loads((await cli("audit", "filters", "list", "-o", "json")).out) == []
     unknown = await cli("audit", "search", "--saved", "bob-deletes")
-    assert unknown.code == 3 and "bob-deletes" in unknown.err
+    assert unknown.code == 3
+    assert "bob-deletes" in unknown.err
 
     # export: every event of the range, as CSV, into a file.
     target = tmp_path / "trail.csv"
@@ -146,7 +159,8 @@ async def test_search_show_filters_export_and_verify(api: QueryApi, tmp_path: Pa
 
     # verify: intact, then a forged row is named (exit 1); another account is refused.
     intact = await cli("audit", "verify", "a")
-    assert intact.code == 0 and intact.out.startswith("intact"), intact.text
+    assert intact.code == 0, intact.text
+    assert intact.out.startswith("intact"), intact.text
     assert f"{len(everything)} events" in intact.out
     conn = await asyncpg.connect(api.database_url)
     try:
@@ -160,7 +174,8 @@ async def test_search_show_filters_export_and_verify(api: QueryApi, tmp_path: Pa
     assert broken.code == 1, broken.text
     assert json.loads(broken.out)["broken_event_id"] == str(records[3].event_id)
     other = await cli("audit", "verify", "b")
-    assert other.code == 4 and other.err.startswith("error: PERMISSION_DENIED"), other.text
+    assert other.code == 4, other.text
+    assert other.err.startswith("error: PERMISSION_DENIED"), other.text
 
 
 async def test_tail_follows_new_events(api: QueryApi, tmp_path: Path) -> None:
@@ -178,4 +193,3 @@ async def test_tail_follows_new_events(api: QueryApi, tmp_path: Path) -> None:
     assert second["event_id"] == str(new.event_id)
     assert await asyncio.wait_for(process.wait(), 60) == 0
     assert await process.stdout.read() == b""  # stopped after --max-events, nothing repeated
-

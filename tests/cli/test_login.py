@@ -45,7 +45,8 @@ async def test_login_keeps_the_token_for_the_user_only_and_never_prints_it(
 
     me = await cli("whoami")
     assert me.code == 0, me.text
-    assert "user admin" in me.out and " in a" in me.out
+    assert "user admin" in me.out
+    assert " in a" in me.out
     assert token not in me.text
 
     # A token in the environment wins over the file: a user of account a with no binding.
@@ -57,10 +58,12 @@ async def test_login_keeps_the_token_for_the_user_only_and_never_prints_it(
                        AUTHZ_AUDIT_TOKEN=carol)  # fmt: skip
     assert denied.code == 4, denied.text
     assert denied.err.startswith("error: PERMISSION_DENIED")
-    assert carol not in denied.text and token not in denied.text
+    assert carol not in denied.text
+    assert token not in denied.text
 
     out = await cli("logout")
-    assert out.code == 0 and not path.exists()
+    assert out.code == 0
+    assert not path.exists()
     after = await cli("whoami")
     assert after.code == 4
     assert "not logged in" in after.err
@@ -71,7 +74,8 @@ async def test_an_unreachable_service_is_unavailable_exit_5(api: QueryApi, tmp_p
     cli = Cli(tmp_path, {"AUTHZ_AUDIT_TOKEN": api.authz.token, "AUTHZ_AUDIT_ACCOUNT": "a"})
     result = await cli("roles", "list", AUTHZ_AUDIT_AUTHZ_ENDPOINT=nowhere)
     assert result.code == 5, result.text
-    assert result.err.startswith("error: UNAVAILABLE") and nowhere in result.err
+    assert result.err.startswith("error: UNAVAILABLE")
+    assert nowhere in result.err
     assert api.authz.token not in result.text
     audit = await cli("audit", "search", AUTHZ_AUDIT_AUDIT_ENDPOINT=nowhere)
     assert audit.code == 5, audit.text

@@ -34,7 +34,8 @@ async def test_roles_and_bindings_round_trip_and_decide(api: QueryApi, tmp_path:
                         "--permission", "core_pipeline_view", "-o", "json")  # fmt: skip
     assert created.code == 0, created.text
     role = json.loads(created.out)
-    assert role["permissions"] == ["core_pipeline_view"] and role["scope"] == "a/o"
+    assert role["permissions"] == ["core_pipeline_view"]
+    assert role["scope"] == "a/o"
 
     # update: flags over the current role, sent with the etag read.
     updated = await cli("roles", "update", "runner", "--scope", "a/o",
@@ -43,7 +44,8 @@ async def test_roles_and_bindings_round_trip_and_decide(api: QueryApi, tmp_path:
     assert updated.code == 0, updated.text
     after = yaml.safe_load(updated.out)
     assert sorted(after["permissions"]) == ["core_pipeline_execute", "core_pipeline_view"]
-    assert after["name"] == "Runner" and after["etag"] != role["etag"]
+    assert after["name"] == "Runner"
+    assert after["etag"] != role["etag"]
 
     # a file carrying the etag it was read with: stale now, refused, nothing changed.
     stale = tmp_path / "stale.yaml"
@@ -79,8 +81,10 @@ async def test_roles_and_bindings_round_trip_and_decide(api: QueryApi, tmp_path:
     assert "role a/o/runner" in explained.out
     assert "resource group _all_project_level_resources" in explained.out
     nothing = await cli("explain", *asks("core_pipeline_view", "q"))
-    assert nothing.code == 1 and nothing.out.startswith("denied"), nothing.text
-    assert "binding a/o/p/b1" not in nothing.out and "covers a/o/q" in nothing.out
+    assert nothing.code == 1, nothing.text
+    assert nothing.out.startswith("denied"), nothing.text
+    assert "binding a/o/p/b1" not in nothing.out
+    assert "covers a/o/q" in nothing.out
 
     held = await cli("permissions", "-s", "a/o/p", "-p", "alice", "-o", "json")
     assert {p["permission"] for p in json.loads(held.out)} == {
@@ -89,14 +93,17 @@ async def test_roles_and_bindings_round_trip_and_decide(api: QueryApi, tmp_path:
     }
 
     disabled = await cli("bindings", "update", "b1", "--scope", "a/o/p", "--disabled")
-    assert disabled.code == 0 and yaml.safe_load(disabled.out)["disabled"] is True
+    assert disabled.code == 0
+    assert yaml.safe_load(disabled.out)["disabled"] is True
     assert (await cli("check", *asks("core_pipeline_execute", "p"))).code == 1
 
     invalid = await cli("roles", "create", "bad id", "--permission", "core_pipeline_view")
     assert invalid.code == 2, invalid.text
-    assert invalid.err.startswith("error: INVALID_ARGUMENT") and "identifier" in invalid.err
+    assert invalid.err.startswith("error: INVALID_ARGUMENT")
+    assert "identifier" in invalid.err
     unknown = await cli("roles", "create", "r2", "--permission", "core_nothing_here")
-    assert unknown.code == 2 and "permission" in unknown.err, unknown.text
+    assert unknown.code == 2, unknown.text
+    assert "permission" in unknown.err, unknown.text
 
     assert (await cli("bindings", "delete", "b1", "--scope", "a/o/p")).code == 0
     assert (await cli("roles", "delete", "runner", "--scope", "a/o")).code == 0
@@ -123,7 +130,8 @@ async def test_users_groups_service_accounts_resource_groups_and_api_keys(
     removed = await cli("groups", "remove-member", "devs", "bob", "-o", "json")
     assert json.loads(removed.out)["members"] == ["dan"]
     table = await cli("groups", "list")
-    assert "devs" in table.out and "Devs" in table.out
+    assert "devs" in table.out
+    assert "Devs" in table.out
     assert (await cli("groups", "delete", "devs")).code == 0
 
     made = await cli("service-accounts", "create", "ci", "--scope", "a/o", "--name", "CI")
@@ -150,13 +158,15 @@ async def test_users_groups_service_accounts_resource_groups_and_api_keys(
                     "--expires-in", "30d")  # fmt: skip
     assert key.code == 0, key.text
     token = key.out.strip()
-    assert len(key.out.splitlines()) == 1 and token not in key.err
+    assert len(key.out.splitlines()) == 1
+    assert token not in key.err
     assert "shown once" in key.err
     me = await cli("whoami", AUTHZ_AUDIT_TOKEN=token)
     assert "user admin" in me.out, me.text
     keys = await cli("api-keys", "list", "-o", "json")
     listed = {k["identifier"]: k for k in json.loads(keys.out)}
-    assert listed["k1"]["name"] == "laptop" and "expires_at" in listed["k1"]
+    assert listed["k1"]["name"] == "laptop"
+    assert "expires_at" in listed["k1"]
     assert token not in keys.out
 
     rotated = await cli("api-keys", "rotate", "k1")
@@ -166,5 +176,6 @@ async def test_users_groups_service_accounts_resource_groups_and_api_keys(
     assert (await cli("whoami", AUTHZ_AUDIT_TOKEN=token)).code == 4
     assert (await cli("api-keys", "revoke", "k1")).code == 0
     revoked = await cli("whoami", AUTHZ_AUDIT_TOKEN=new_token)
-    assert revoked.code == 4 and revoked.err.startswith("error: UNAUTHENTICATED"), revoked.text
+    assert revoked.code == 4, revoked.text
+    assert revoked.err.startswith("error: UNAUTHENTICATED"), revoked.text
     assert new_token not in revoked.text
