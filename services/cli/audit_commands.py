@@ -81,7 +81,8 @@ def search(
             request.page_token = page.next_page_token
 
     events = run(work, endpoint="audit")
-    emit(_rows(events, output), output, event_views.COLUMNS)
+    columns = event_views.TABLE_COLUMNS if output is Format.table else event_views.COLUMNS
+    emit(_rows(events, output), output, columns)
 
 
 @app.command()

@@ -67,7 +67,9 @@ def principal_fields() -> tuple[Field, ...]:
         entity.setdefault("principal", {})["type"] = PrincipalKind(value).wire
 
     def put_id(entity: Entity, value: Any) -> None:
-        entity.setdefault("principal", {})["identifier"] = value
+        principal = entity.setdefault("principal", {})
+        principal["identifier"] = value
+        principal.setdefault("type", PrincipalKind.user.wire)  # kept when one is already set
 
     def put_scope(entity: Entity, value: Any) -> None:
         entity.setdefault("principal", {})["scope"] = value

@@ -12,6 +12,8 @@ from audit.v1 import event_pb2 as ev
 from audit.v1 import query_pb2 as q
 from services.cli.output import as_dict, column, out
 
+TABLE_COLUMNS = ("occurred_at", "action", "principal", "resource_type", "resource_id", "scope",
+                 "event_id")  # fmt: skip
 COLUMNS = ("occurred_at", "action", "principal", "resource_type", "resource_id", "scope",
            "module", "client_ip", "request_id", "event_id")  # fmt: skip
 

@@ -22,6 +22,9 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
+UNBROKEN = frozenset({"event_id", "occurred_at", "identifier", "id"})
+
+
 class Format(StrEnum):
     table = "table"
     json = "json"
@@ -88,7 +91,8 @@ def csv_text(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str = "") -> None:
     grid = Table(title=title or None, show_lines=False)
     for name in columns:
-        grid.add_column(name.replace("_", " "), overflow="fold")
+        whole = name in UNBROKEN  # ids and times are copied whole: never folded
+        grid.add_column(name.replace("_", " "), overflow="fold", no_wrap=whole)
     for row in rows:
         grid.add_row(*(cell(column(row, c)) for c in columns))
     out.print(grid)
