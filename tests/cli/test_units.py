@@ -136,7 +136,7 @@ def test_every_command_has_help_with_an_example() -> None:
     found = commands(root)
     assert len(found) >= 50  # 6 kinds x 5, members, keys, audit, filters, decisions, login
     for path in found:
-        command = root
+        command: Any = root
         for name in path:
             command = command.commands[name]
         assert "Example: authz-audit" in (command.help or ""), path
