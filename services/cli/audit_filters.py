@@ -93,13 +93,15 @@ class Filters:
         v = self.values
         f = q.EventFilter()
         since = v.get("since")
-        if keep_since and since:
-            f.preset = _preset_of(since)
-            since = None
-        elif v.get("preset") is not None:
+        if v.get("preset") is not None:
             if since or v.get("start") or v.get("end"):
                 raise usage("--preset: give a preset or --since or --from/--to, not two")
             f.preset = Preset(v["preset"]).wire
+        if keep_since and since:
+            if v.get("start") or v.get("end"):
+                raise usage("--since: give --since or --from/--to, not both")
+            f.preset = _preset_of(since)
+            since = None
         window = time_range(since, v.get("start"), v.get("end"), now)
         if window is not None:
             f.start.CopyFrom(stamp(window[0]))

@@ -100,6 +100,10 @@ def test_the_options_make_the_api_filter() -> None:
     assert (kept.preset, kept.HasField("start")) == (q.TIME_PRESET_LAST_30_DAYS, False)
     with pytest.raises(Failure, match="--since"):
         Filters({"since": "5d"}).message("acct", NOW, keep_since=True)
+    for clash in ({"since": "7d", "preset": "7d"}, {"start": "2026-01-01", "preset": "7d"}):
+        for keep in (True, False):
+            with pytest.raises(Failure, match="--preset"):
+                Filters(clash).message("acct", NOW, keep_since=keep)
 
 
 def test_the_config_file_is_created_private_and_the_environment_wins(
