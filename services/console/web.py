@@ -74,7 +74,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     flash = session.flash[:] if session else []
     if session:
         session.flash.clear()
-    context = {"session": session, "flash": flash, "error": None, **context}
+    context = {"title": "Console", "session": session, "flash": flash, "error": None, **context}
     return TEMPLATES.TemplateResponse(request, template, context, status_code=status_code)
 
 
