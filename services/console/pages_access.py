@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authz.v1 import authz_pb2 as a
+from services.authz.domain.catalog import resource_type_of
 from services.console.backends import bearer
 from services.console.errors import in_words
 from services.console.web import console, render, session_of
@@ -47,6 +48,16 @@ class Question:
             params["ptype"] = "USER"
         return cls(**params)
 
+    def resource_type(self) -> str:
+        """The type asked about; by default the permission's own (core_pipeline_execute:
+        PIPELINE, the naming rule of DESIGN.md section 2), so that a resource is optional."""
+        if self.rtype:
+            return self.rtype
+        try:
+            return resource_type_of(self.permission)
+        except ValueError:
+            return ""  # authz names the field in its answer
+
     def principal(self) -> a.Principal:
         return a.Principal(type=PRINCIPAL_TYPES[self.ptype], identifier=self.pid, scope=self.pscope)
 
@@ -73,7 +84,7 @@ async def explorer(request: Request) -> Response:
             check = a.CheckRequest(
                 principal=ask.principal(),
                 resource_scope=ask.scope,
-                resource_type=ask.rtype,
+                resource_type=ask.resource_type(),
                 resource_identifier=ask.rid,
                 permission=ask.permission,
             )

@@ -37,7 +37,10 @@ def as_yaml(state_json: str) -> list[str]:
         state: Any = json.loads(state_json)
     except ValueError:
         return state_json.splitlines()  # not JSON: shown as it came
-    text = yaml.safe_dump(state, sort_keys=True, default_flow_style=False, allow_unicode=True)
+    # One line per scalar however long (width): a folded line would show as a change of its own.
+    text = yaml.safe_dump(
+        state, sort_keys=True, default_flow_style=False, allow_unicode=True, width=2**31 - 1
+    )
     return text.splitlines()
 
 
