@@ -44,7 +44,9 @@ def signin_page(request: Request, message: str = "", status_code: int = 200) -> 
     token = request.cookies.get(SIGNIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
     if request.query_params.get("expired") and not message:
         message = "Your session ended or your token is no longer valid: sign in again."
-    response = render(request, "signin.html", status_code, title="Sign in", csrf=token, message=message)
+    response = render(
+        request, "signin.html", status_code, title="Sign in", csrf=token, message=message
+    )
     set_cookie(request, response, SIGNIN_CSRF_COOKIE, token, 3600)
     return response
 

@@ -7,7 +7,6 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import uvicorn
@@ -71,7 +70,7 @@ async def console(api: QueryApi) -> AsyncIterator[Console]:
 
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
+    if not os.path.exists(CHROMIUM):  # noqa: ASYNC240 (once per session)
         unavailable("Chromium", f"{CHROMIUM} is missing (make tools installs Debian's chromium)")
     async with async_playwright() as playwright:
         chromium = await playwright.chromium.launch(
@@ -92,8 +91,8 @@ async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
 
 
 @pytest.fixture
-async def page(context: BrowserContext) -> AsyncIterator[Page]:
-    yield await context.new_page()
+async def page(context: BrowserContext) -> Page:
+    return await context.new_page()
 
 
 async def sign_in(page: Page, console: Console, token: str) -> None:

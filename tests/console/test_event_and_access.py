@@ -45,10 +45,12 @@ async def test_an_update_shows_its_states_side_by_side_with_changes_and_masks(
     added = page.locator("table.diff tr.diff-added td.right")
     assert await added.all_inner_texts() == ["- core_pipeline_execute"]
     unchanged = await page.locator("table.diff tr.diff-same td.left").all_inner_texts()
-    assert "identifier: deployer" in unchanged and "- core_pipeline_view" in unchanged
+    assert "identifier: deployer" in unchanged
+    assert "- core_pipeline_view" in unchanged
     masked = page.locator("table.diff tr.masked")
     assert await masked.count() == 1
-    assert "masked" in await masked.inner_text() and "***" in await masked.inner_text()
+    assert "masked" in await masked.inner_text()
+    assert "***" in await masked.inner_text()
     # Highlighted: a changed row has another background than an unchanged one.
     colour = "el => getComputedStyle(el).backgroundColor"
     assert await added.first.evaluate(colour) != await page.locator(
@@ -88,7 +90,8 @@ async def test_another_tenants_event_is_not_found(console: Console, page: Page) 
     await sign_in(page, console, console.api.authz.token)
     for event in (theirs, lookalike, record(2)):  # the last one was never stored
         response = await page.goto(console.at(f"/events/{event.event_id}"))
-        assert response is not None and response.status == 404
+        assert response is not None
+        assert response.status == 404
         await page.get_by_role("alert").get_by_text("Not found").wait_for()
         assert event.resource_id not in await page.content()
     await screenshot(page, "event-not-found")
@@ -97,7 +100,9 @@ async def test_another_tenants_event_is_not_found(console: Console, page: Page) 
 async def test_the_explorer_answers_design_example_1(console: Console, page: Page) -> None:
     authz = console.api.authz
     await create_user(authz, "a", "alice")
-    await bind(authz, "a/o/p", "b1", user("alice"), "_project_viewer", "_all_project_level_resources")
+    await bind(
+        authz, "a/o/p", "b1", user("alice"), "_project_viewer", "_all_project_level_resources"
+    )
     await sign_in(page, console, authz.token)
     await page.get_by_role("link", name="Access explorer").click()
     await page.get_by_text("Pick a principal").wait_for()
@@ -111,9 +116,12 @@ async def test_the_explorer_answers_design_example_1(console: Console, page: Pag
     await verdict.wait_for()
     assert (await verdict.inner_text()).startswith("Allowed")
     grants = await page.locator("table.grants tbody tr").all_inner_texts()
-    assert len(grants) == 1 and "a/o/p/b1" in grants[0] and "_project_viewer" in grants[0]
+    assert len(grants) == 1
+    assert "a/o/p/b1" in grants[0]
+    assert "_project_viewer" in grants[0]
     permissions = await page.locator("ul.perms li").all_inner_texts()
-    assert "core_pipeline_view" in permissions and "core_pipeline_execute" not in permissions
+    assert "core_pipeline_view" in permissions
+    assert "core_pipeline_execute" not in permissions
     await screenshot(page, "access-allowed")
 
     await page.get_by_label("Permission", exact=True).fill("core_pipeline_execute")
@@ -123,7 +131,11 @@ async def test_the_explorer_answers_design_example_1(console: Console, page: Pag
     assert await page.locator("table.grants").count() == 0
     await screenshot(page, "access-denied")
 
-    await page.goto(console.at("/access?pid=alice&scope=a/o/q&permission=core_pipeline_view&rtype=PIPELINE&rid=x"))
+    await page.goto(
+        console.at(
+            "/access?pid=alice&scope=a/o/q&permission=core_pipeline_view&rtype=PIPELINE&rid=x"
+        )
+    )
     assert (await page.locator(".verdict").inner_text()).startswith("Denied")
     await page.get_by_text("None: nothing is granted").wait_for()
 
@@ -134,18 +146,34 @@ async def test_the_explorer_names_the_group_and_the_principal_page_lists_it(
     authz = console.api.authz
     await create_user(authz, "a", "alice")
     await authz.groups.CreateUserGroup(
-        pb.CreateUserGroupRequest(user_group=pb.UserGroup(scope="a", identifier="devs", members=["alice"]))
+        pb.CreateUserGroupRequest(
+            user_group=pb.UserGroup(scope="a", identifier="devs", members=["alice"])
+        )
     )
-    await bind(authz, "a/o/p", "b2", group("devs", "a"), "_pipeline_executor", "_all_project_level_resources")
+    await bind(
+        authz,
+        "a/o/p",
+        "b2",
+        group("devs", "a"),
+        "_pipeline_executor",
+        "_all_project_level_resources",
+    )
     await sign_in(page, console, authz.token)
-    await page.goto(console.at("/access?pid=alice&scope=a/o/p&permission=core_pipeline_execute&rtype=PIPELINE&rid=x"))
+    await page.goto(
+        console.at(
+            "/access?pid=alice&scope=a/o/p&permission=core_pipeline_execute&rtype=PIPELINE&rid=x"
+        )
+    )
     row = await page.locator("table.grants tbody tr").inner_text()
-    assert "a/o/p/b2" in row and "a/devs" in row  # granted through the group
+    assert "a/o/p/b2" in row
+    assert "a/devs" in row
     await page.get_by_role("link", name="Groups and bindings of alice").click()
     await page.get_by_role("heading", name="Groups").wait_for()
     assert "devs" in await page.locator("main ul").first.inner_text()
     bindings = await page.locator("table.grants tbody tr").all_inner_texts()
-    assert len(bindings) == 1 and "b2" in bindings[0] and "_pipeline_executor" in bindings[0]
+    assert len(bindings) == 1
+    assert "b2" in bindings[0]
+    assert "_pipeline_executor" in bindings[0]
     await screenshot(page, "principal")
     await page.goto(console.at("/access?pid=alice&scope=a&permission=core_pipeline_execute"))
     assert (await page.locator(".verdict").inner_text()).startswith("Denied")
@@ -168,7 +196,8 @@ async def test_asking_about_others_without_core_access_check_is_refused_in_words
     await sign_in(page, console, token)
     await page.goto(console.at("/access?pid=admin&scope=a&permission=core_audit_view"))
     alerts = await page.get_by_role("alert").all_inner_texts()
-    assert alerts and all(text.startswith("You are not allowed to do this") for text in alerts)
+    assert alerts
+    assert all(text.startswith("You are not allowed to do this") for text in alerts)
     await screenshot(page, "access-refused")
     # About itself it needs only its token.
     await page.goto(console.at("/access?pid=vic&scope=a/o/p&permission=core_pipeline_view"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import pytest
 from playwright.async_api import BrowserContext, Page
 
@@ -36,12 +38,14 @@ async def test_sign_in_keeps_the_token_on_the_server_and_sign_out_ends_the_sessi
     await sign_in(page, console, token)
     assert page.url.startswith(console.at("/events"))
     await page.get_by_role("heading", name="Audit trail").wait_for()
-    assert token not in page.url and token not in await page.content()
+    assert token not in page.url
+    assert token not in await page.content()
     script = await context.request.get(console.at("/static/console.js"))
     assert token not in await script.text()
     cookies = {c["name"]: c for c in await context.cookies()}
     session = cookies[SESSION_COOKIE]
-    assert session["httpOnly"] and session["sameSite"] == "Strict"
+    assert session["httpOnly"]
+    assert session["sameSite"] == "Strict"
     assert not session["secure"]  # plain HTTP here; CONSOLE_TLS_* or CONSOLE_COOKIE_SECURE set it
     assert token not in session["value"]
     assert await page.evaluate("document.cookie") == ""  # no script can read it
@@ -49,7 +53,7 @@ async def test_sign_in_keeps_the_token_on_the_server_and_sign_out_ends_the_sessi
     await page.get_by_role("button", name="Sign out").click()
     await page.wait_for_url(console.at("/signin"))
     # The old cookie is worthless: the session was destroyed on the server.
-    await context.add_cookies([{**session}])  # type: ignore[list-item]
+    await context.add_cookies([cast(Any, session)])
     await page.goto(console.at("/events"))
     assert page.url == console.at("/signin")
 
@@ -66,7 +70,8 @@ async def test_every_page_carries_the_security_headers(console: Console, page: P
     assert headers["x-content-type-options"] == "nosniff"
     await sign_in(page, console, console.api.authz.token)
     response = await page.goto(console.at("/events"))
-    assert response is not None and response.headers["cache-control"] == "no-store"
+    assert response is not None
+    assert response.headers["cache-control"] == "no-store"
     assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
 
 

@@ -67,13 +67,15 @@ async def test_the_filter_form_writes_the_url_and_the_back_button_returns(
     await sign_in(page, console, console.api.authz.token)
     await page.goto(console.at("/events?range=90d"))
     first = await shown_event_ids(page)
-    assert len(first) == 20 and await page.get_by_role("link", name="Older events »").count()
+    assert len(first) == 20
+    assert await page.get_by_role("link", name="Older events »").count()
     await screenshot(page, "trail")
     await page.get_by_label("Principals").fill("bob")
     await page.get_by_label("delete", exact=True).check()
     await page.get_by_role("button", name="Apply").click()
     await page.wait_for_url("**/events?*principal=bob*")
-    assert "action=DELETE" in page.url and "range=90d" in page.url
+    assert "action=DELETE" in page.url
+    assert "range=90d" in page.url
     filtered = await shown_event_ids(page)
     api_filter = TrailFilter(scope=["a"], principal=["bob"], action=["DELETE"], range="90d")
     assert filtered == await all_pages(console.api, api_filter.to_proto())
@@ -109,7 +111,10 @@ async def test_a_custom_range_is_read_in_the_browsers_time_zone(
     await store(console.api.database_url, records)
     await sign_in(page, console, console.api.authz.token)
     zone = ZoneInfo("America/New_York")
-    start, end = (NOW - timedelta(hours=30)).astimezone(zone), (NOW - timedelta(hours=10)).astimezone(zone)
+    start, end = (
+        (NOW - timedelta(hours=30)).astimezone(zone),
+        (NOW - timedelta(hours=10)).astimezone(zone),
+    )
     await page.goto(console.at("/events"))
     await page.get_by_label("Custom range").check()
     await page.get_by_label("From (your time)").fill(start.strftime("%Y-%m-%dT%H:%M"))
@@ -128,7 +133,9 @@ async def test_a_custom_range_is_read_in_the_browsers_time_zone(
     assert await all_rows(page) == expected
 
 
-async def test_the_browser_time_zone_is_what_the_form_sends(console: Console, browser: object) -> None:
+async def test_the_browser_time_zone_is_what_the_form_sends(
+    console: Console, browser: object
+) -> None:
     from playwright.async_api import Browser
 
     assert isinstance(browser, Browser)
@@ -154,7 +161,8 @@ async def test_a_viewer_of_one_project_sees_the_apis_denial_in_words(
     await page.goto(console.at("/events?scope=a/o/p&range=90d"))
     shown = await shown_event_ids(page)
     expected = oracle(dataset(), TrailFilter(scope=["a/o/p"], range="90d").to_proto())
-    assert shown == expected[: console.settings.page_size] and shown
+    assert shown == expected[: console.settings.page_size]
+    assert shown
 
 
 async def test_export_downloads_what_the_api_exports(console: Console, page: Page) -> None:
@@ -167,12 +175,13 @@ async def test_export_downloads_what_the_api_exports(console: Console, page: Pag
         async with page.expect_download() as info:
             await page.get_by_role("link", name=link, exact=True).click()
         download = await info.value
-        got = open(await download.path(), "rb").read()  # noqa: ASYNC230
+        got = (await download.path()).read_bytes()
         chunks = console.api.stub.ExportEvents(
             q.ExportEventsRequest(filter=api_filter, format=fmt), metadata=console.api.admin
         )
         expected = b"".join([c.data async for c in chunks])
-        assert got == expected and got
+        assert got == expected
+        assert got
         if fmt == q.EXPORT_FORMAT_CSV:
             assert download.suggested_filename == "audit-events.csv"
             rows = list(csv.DictReader(io.StringIO(got.decode())))
@@ -190,7 +199,10 @@ async def test_saved_filters_round_trip_and_visibility_between_two_users(
     await store(console.api.database_url, dataset())
     await sign_in(page, console, console.api.authz.token)
     await page.goto(console.at("/events?range=90d&principal=bob"))
-    for name, visibility in (("bob mine", "Only me"), ("bob shared", "Everyone who may view the scope")):
+    for name, visibility in (
+        ("bob mine", "Only me"),
+        ("bob shared", "Everyone who may view the scope"),
+    ):
         await page.get_by_label("Save the current filter as").fill(name)
         await page.get_by_label("Visible to").select_option(label=visibility)
         await page.get_by_role("button", name="Save filter").click()
@@ -213,7 +225,8 @@ async def test_saved_filters_round_trip_and_visibility_between_two_users(
     await page.goto(console.at("/events"))
     await page.get_by_role("link", name="bob mine").click()
     await page.wait_for_url("**principal=bob**")
-    assert "range=90d" in page.url and await page.get_by_label("Principals").input_value() == "bob"
+    assert "range=90d" in page.url
+    assert await page.get_by_label("Principals").input_value() == "bob"
     await page.locator("summary", has_text="bob mine").click()
     await page.get_by_label("New name").first.fill("bob renamed")
     await page.get_by_role("button", name="Rename").first.click()
