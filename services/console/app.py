@@ -11,7 +11,7 @@ import grpc
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -44,6 +44,11 @@ STATUS = {
 
 async def home(request: Request) -> Response:
     return see_other("/events")
+
+
+async def health(request: Request) -> Response:
+    """The process answers (it holds no connection of its own to check: the APIs have theirs)."""
+    return PlainTextResponse("ok")
 
 
 async def to_signin(request: Request, exc: Exception) -> Response:
@@ -92,6 +97,7 @@ def create_app(settings: ConsoleSettings) -> Starlette:
 
     routes = [
         Route("/", home),
+        Route("/health", health),
         Route("/signin", pages_signin.signin_form, methods=["GET"]),
         Route("/signin", pages_signin.signin, methods=["POST"]),
         Route("/signout", pages_signin.signout, methods=["POST"]),
