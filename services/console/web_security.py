@@ -11,6 +11,7 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
+STATIC_CACHE = "public, max-age=3600"
 HEADERS = {
     "content-security-policy": CONTENT_SECURITY_POLICY,
     "x-frame-options": "DENY",
@@ -35,12 +36,16 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        # The stylesheet and the script hold no data: browsers may keep them for an hour.
+        static = str(scope.get("path", "")).startswith("/static/")
+
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", [])}
+                headers = {**self.headers, **({"cache-control": STATIC_CACHE} if static else {})}
                 extra = [
                     (k.encode(), v.encode())
-                    for k, v in self.headers.items()
+                    for k, v in headers.items()
                     if k.encode() not in present
                 ]
                 message["headers"] = [*message.get("headers", []), *extra]
