@@ -126,6 +126,21 @@ async def listed(method: Any, scope: str, metadata: Any, attribute: str) -> list
     return items
 
 
+def names(binding: a.RoleBinding, ask: Question, groups: list[tuple[str, a.UserGroup]]) -> bool:
+    """Whether a binding's principal is the principal asked about or one of its groups. A
+    group or service account is matched with the scope it is defined in (empty in a binding:
+    the binding's own scope)."""
+    p = binding.principal
+    defined_in = p.scope or binding.scope
+    if p.type == a.PRINCIPAL_TYPE_USER_GROUP and any(
+        g.identifier == p.identifier and where == defined_in for where, g in groups
+    ):
+        return True
+    if p.type != PRINCIPAL_TYPES[ask.ptype] or p.identifier != ask.pid:
+        return False
+    return ask.ptype == "USER" or not ask.pscope or ask.pscope == defined_in
+
+
 async def principal_page(request: Request) -> Response:
     session = session_of(request)
     ask = Question.from_request(request)
@@ -148,16 +163,7 @@ async def principal_page(request: Request) -> Response:
             except grpc.aio.AioRpcError as exc:
                 errors.append(f"In {where}: {failure(exc)}")
                 continue
-            mine = {(ask.ptype, ask.pid)} | {("USER_GROUP", g.identifier) for _, g in groups}
-            bindings += [
-                b
-                for b in all_bindings
-                if (
-                    a.PrincipalType.Name(b.principal.type).removeprefix("PRINCIPAL_TYPE_"),
-                    b.principal.identifier,
-                )
-                in mine
-            ]
+            bindings += [b for b in all_bindings if names(b, ask, groups)]
     return render(
         request,
         "principal.html",

@@ -4,6 +4,7 @@ and Debian's headless Chromium driven by Playwright (never a browser Playwright 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -41,14 +42,9 @@ class Console:
         return self.url + path
 
 
-@pytest.fixture
-async def console(api: QueryApi) -> AsyncIterator[Console]:
-    settings = ConsoleSettings(
-        port=free_port(),
-        authz_target=f"127.0.0.1:{api.authz.server.port}",
-        audit_target=f"127.0.0.1:{api.port}",
-        page_size=20,
-    )
+@contextlib.asynccontextmanager
+async def running_console(settings: ConsoleSettings) -> AsyncIterator[str]:
+    """The console served by uvicorn in this event loop until the block exits; its URL."""
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings),
@@ -63,9 +59,23 @@ async def console(api: QueryApi) -> AsyncIterator[Console]:
         if task.done():
             task.result()  # raises what stopped it
         await asyncio.sleep(0.02)
-    yield Console(f"http://127.0.0.1:{settings.port}", api, settings)
-    server.should_exit = True
-    await task
+    try:
+        yield f"http://127.0.0.1:{settings.port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def console(api: QueryApi) -> AsyncIterator[Console]:
+    settings = ConsoleSettings(
+        port=free_port(),
+        authz_target=f"127.0.0.1:{api.authz.server.port}",
+        audit_target=f"127.0.0.1:{api.port}",
+        page_size=20,
+    )
+    async with running_console(settings) as url:
+        yield Console(url, api, settings)
 
 
 @pytest.fixture(scope="session")
