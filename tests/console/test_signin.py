@@ -107,3 +107,18 @@ async def test_a_revoked_token_leads_back_to_sign_in(console: Console, page: Pag
     assert page.url.startswith(console.at("/signin"))
     await page.get_by_text("sign in again").wait_for()
     await screenshot(page, "signin-expired")
+
+
+async def test_the_console_is_usable_with_the_keyboard(console: Console, page: Page) -> None:
+    await page.goto(console.at("/signin"))
+    assert await page.evaluate("document.activeElement.id") == "token"  # focused at once
+    await page.keyboard.type(console.api.authz.token)
+    await page.keyboard.press("Enter")
+    await page.wait_for_url("**/events")
+    await page.keyboard.press("Tab")  # the first stop skips to the content
+    assert await page.evaluate("document.activeElement.textContent") == "Skip to content"
+    await page.get_by_label("Principals").focus()
+    await page.keyboard.type("nobody")
+    await page.keyboard.press("Enter")  # submits the filter form
+    await page.wait_for_url("**principal=nobody**")
+    await page.get_by_text("No events match this filter").wait_for()
