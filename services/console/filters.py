@@ -4,7 +4,7 @@ its translation to the audit API's EventFilter. Lists are comma-separated or rep
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -109,7 +109,7 @@ class TrailFilter:
     def with_default_scope(self, account: str) -> TrailFilter:
         if self.scope or self.scope_only:
             return self
-        return TrailFilter(**{**self.__dict__, "scope": [account]})
+        return replace(self, scope=[account])
 
     def to_proto(self) -> q.EventFilter:
         f = q.EventFilter(

@@ -3,6 +3,7 @@ filters, export and the account's chain verification."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC
 from typing import Any
@@ -70,28 +71,12 @@ async def trail(request: Request) -> Response:
     chosen = TrailFilter.from_query(query_of(request))
     effective = chosen.with_default_scope(session.account)
     page_token = request.query_params.get("page", "")[:MAX_PAGE_TOKEN]
-    events: list[dict[str, Any]] = []
-    next_page, error = "", None
-    try:
-        reply = await api.ListEvents(
-            q.ListEventsRequest(
-                filter=effective.to_proto(),
-                page_size=console(request).settings.page_size,
-                page_token=page_token,
-            ),
-            metadata=bearer(session.token),
-        )
-        events = [event_row(e) for e in reply.events]
-        next_page = reply.next_page_token
-    except FilterError as exc:
-        error = f"The filter was not accepted: {exc}"
-    except grpc.aio.AioRpcError as exc:
-        if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
-            raise
-        error = in_words(exc)
-    query = effective.to_query()
     saved_scope = (effective.scope or effective.scope_only)[0]
-    saved_filters, saved_error = await list_saved(request, saved_scope)
+    # The page and the saved filters are independent: asked at once.
+    (events, next_page, error), (saved_filters, saved_error) = await asyncio.gather(
+        list_events(request, effective, page_token), list_saved(request, saved_scope)
+    )
+    query = effective.to_query()
     return render(
         request,
         "trail.html",
@@ -109,6 +94,29 @@ async def trail(request: Request) -> Response:
         saved_scope=saved_scope,
         me=f"{session.principal_type}:{session.principal_scope}/{session.principal_id}",
     )
+
+
+async def list_events(
+    request: Request, effective: TrailFilter, page_token: str
+) -> tuple[list[dict[str, Any]], str, str | None]:
+    """A page of events, the next page's token, or the reason there is none in words."""
+    session = session_of(request)
+    try:
+        reply = await console(request).backends.events.ListEvents(
+            q.ListEventsRequest(
+                filter=effective.to_proto(),
+                page_size=console(request).settings.page_size,
+                page_token=page_token,
+            ),
+            metadata=bearer(session.token),
+        )
+    except FilterError as exc:
+        return [], "", f"The filter was not accepted: {exc}"
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+            raise
+        return [], "", in_words(exc)
+    return [event_row(e) for e in reply.events], reply.next_page_token, None
 
 
 async def list_saved(request: Request, scope: str) -> tuple[list[q.SavedFilter], str | None]:

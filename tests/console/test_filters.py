@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlencode
 
@@ -49,7 +50,7 @@ def normal(f: TrailFilter) -> TrailFilter:
     """What a filter means: a custom range's times and zone only count with that range."""
     if f.range == "custom":
         return f
-    return TrailFilter(**{**f.__dict__, "start": "", "end": "", "tz": "UTC"})
+    return replace(f, start="", end="", tz="UTC")
 
 
 @given(filters)
