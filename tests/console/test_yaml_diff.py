@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.console.yaml_diff import as_yaml, side_by_side
@@ -19,6 +19,7 @@ json_values = st.recursive(
 states = st.dictionaries(st.text(min_size=1, max_size=8), json_values, max_size=5)
 
 
+@settings(deadline=None)  # no timing: a loaded machine is not a failure
 @given(states, states)
 def test_each_side_shows_its_whole_state_in_order(
     old: dict[str, object], new: dict[str, object]
@@ -30,6 +31,7 @@ def test_each_side_shows_its_whole_state_in_order(
     assert all(r.left != r.right for r in rows if r.kind == "changed")
 
 
+@settings(deadline=None)  # no timing: a loaded machine is not a failure
 @given(states)
 def test_an_unchanged_state_has_no_highlighted_line(state: dict[str, object]) -> None:
     assert all(r.kind == "same" for r in side_by_side(json.dumps(state), json.dumps(state)))
