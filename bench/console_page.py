@@ -125,7 +125,7 @@ def static_copy(stack: contextlib.AsyncExitStack, html: str) -> str:
     shutil.copytree(Path(services.console.__file__).parent / "static", folder / "static")
     (folder / "events.html").write_text(html)
     handler = functools.partial(QuietHandler, directory=str(folder))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = QuietServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
     async def stop() -> None:
@@ -134,6 +134,11 @@ def static_copy(stack: contextlib.AsyncExitStack, html: str) -> str:
 
     stack.push_async_callback(stop)
     return f"http://127.0.0.1:{server.server_address[1]}/events.html"
+
+
+class QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # the browser closing a connection early (its favicon request) is no failure
 
 
 class QuietHandler(SimpleHTTPRequestHandler):
