@@ -8,15 +8,20 @@ document.addEventListener("DOMContentLoaded", () => {
   // the address bar and the session history at once. No automatic submit: link scanners open
   // mails' links too, and must not use up the invitation.
   const accept = document.getElementById("accept");
-  if (accept && location.hash.length > 1) {
+  const takeSecret = () => {
+    if (location.hash.length <= 1) return;
     const fromLink = location.hash.slice(1);
     history.replaceState(history.state, "", location.pathname + location.search);
-    if (fromLink.length <= 512) {
-      accept.elements.namedItem("secret").value = fromLink;
-      document.getElementById("paste").hidden = true;
-      document.getElementById("from-link").hidden = false;
-      accept.querySelector("button[type=submit]").focus();  // Enter accepts
-    }
+    if (fromLink.length > 512) return;
+    accept.elements.namedItem("secret").value = fromLink;
+    document.getElementById("paste").hidden = true;
+    document.getElementById("from-link").hidden = false;
+    accept.querySelector("button[type=submit]").focus();  // Enter accepts
+  };
+  if (accept) {
+    takeSecret();
+    // Another link opened over this very page changes only the fragment: no new load.
+    window.addEventListener("hashchange", takeSecret);
   }
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
   const tz = document.getElementById("tz");
