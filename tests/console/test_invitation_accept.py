@@ -230,13 +230,13 @@ async def test_the_mailed_link_accepts_signs_in_and_the_bindings_decide(
     assert any('"GET /invitations/accept HTTP/1.1" 200' in line for line in access), access
     assert any('"POST /invitations/accept HTTP/1.1" 200' in line for line in access), access
     assert any('"POST /invitations/accept HTTP/1.1" 401' in line for line in access), access
-    secret_part = secret.rsplit("_", 1)[1]
+    secret_part = secret.split("_", 2)[2]
     # Every line but the test's SMTP server's, which is the mailbox and receives the secret.
     ours = [line for line in stack.logs.lines if not line.startswith("mail.log")]
     assert ours
     for line in ours:
         assert secret_part not in line
-        assert token.rsplit("_", 1)[1] not in line
+        assert token.split("_", 2)[2] not in line
 
 
 # ------------------------------------------------------------------ dead links, no JavaScript
