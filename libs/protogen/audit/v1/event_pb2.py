@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61udit/v1/event.proto\x12\x08\x61udit.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"?\n\x05Scope\x12\x0f\n\x07\x61\x63\x63ount\x18\x01 \x01(\t\x12\x14\n\x0corganization\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\"U\n\tPrincipal\x12%\n\x04type\x18\x01 \x01(\x0e\x32\x17.audit.v1.PrincipalType\x12\x12\n\nidentifier\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\"\x8b\x01\n\x08Resource\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x12\n\nidentifier\x18\x02 \x01(\t\x12.\n\x06labels\x18\x03 \x03(\x0b\x32\x1e.audit.v1.Resource.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"L\n\x0fRequestMetadata\x12\x11\n\tclient_ip\x18\x01 \x01(\t\x12\x12\n\nuser_agent\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\xfc\x02\n\nAuditEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1e\n\x05scope\x18\x03 \x01(\x0b\x32\x0f.audit.v1.Scope\x12\x0e\n\x06module\x18\x04 \x01(\t\x12&\n\tprincipal\x18\x05 \x01(\x0b\x32\x13.audit.v1.Principal\x12 \n\x06\x61\x63tion\x18\x06 \x01(\x0e\x32\x10.audit.v1.Action\x12$\n\x08resource\x18\x07 \x01(\x0b\x32\x12.audit.v1.Resource\x12*\n\x07request\x18\x08 \x01(\x0b\x32\x19.audit.v1.RequestMetadata\x12\x16\n\x0eold_state_json\x18\t \x01(\t\x12\x16\n\x0enew_state_json\x18\n \x01(\t\x12\x17\n\x0fpolicy_revision\x18\x0b \x01(\x03\x12\x16\n\x0eschema_version\x18\x0c \x01(\r*\xa3\x01\n\rPrincipalType\x12\x1e\n\x1aPRINCIPAL_TYPE_UNSPECIFIED\x10\x00\x12\x17\n\x13PRINCIPAL_TYPE_USER\x10\x01\x12\"\n\x1ePRINCIPAL_TYPE_SERVICE_ACCOUNT\x10\x02\x12\x1a\n\x16PRINCIPAL_TYPE_API_KEY\x10\x03\x12\x19\n\x15PRINCIPAL_TYPE_SYSTEM\x10\x04*\xc5\x02\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\x11\n\rACTION_CREATE\x10\x01\x12\x11\n\rACTION_UPDATE\x10\x02\x12\x11\n\rACTION_DELETE\x10\x03\x12\x15\n\x11\x41\x43TION_ADD_MEMBER\x10\x04\x12\x18\n\x14\x41\x43TION_REMOVE_MEMBER\x10\x05\x12!\n\x1d\x41\x43TION_ROLE_ASSIGNMENT_CREATE\x10\x06\x12!\n\x1d\x41\x43TION_ROLE_ASSIGNMENT_DELETE\x10\x07\x12!\n\x1d\x41\x43TION_ROLE_ASSIGNMENT_UPDATE\x10\x08\x12\x10\n\x0c\x41\x43TION_LOGIN\x10\t\x12\x18\n\x14\x41\x43TION_ACCESS_DENIED\x10\n\x12\x11\n\rACTION_REVOKE\x10\x0b\x12\x11\n\rACTION_ROTATE\x10\x0c\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61udit/v1/event.proto\x12\x08\x61udit.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"?\n\x05Scope\x12\x0f\n\x07\x61\x63\x63ount\x18\x01 \x01(\t\x12\x14\n\x0corganization\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\"U\n\tPrincipal\x12%\n\x04type\x18\x01 \x01(\x0e\x32\x17.audit.v1.PrincipalType\x12\x12\n\nidentifier\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\"\x8b\x01\n\x08Resource\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x12\n\nidentifier\x18\x02 \x01(\t\x12.\n\x06labels\x18\x03 \x03(\x0b\x32\x1e.audit.v1.Resource.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"L\n\x0fRequestMetadata\x12\x11\n\tclient_ip\x18\x01 \x01(\t\x12\x12\n\nuser_agent\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\x8e\x03\n\nAuditEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1e\n\x05scope\x18\x03 \x01(\x0b\x32\x0f.audit.v1.Scope\x12\x0e\n\x06module\x18\x04 \x01(\t\x12&\n\tprincipal\x18\x05 \x01(\x0b\x32\x13.audit.v1.Principal\x12 \n\x06\x61\x63tion\x18\x06 \x01(\x0e\x32\x10.audit.v1.Action\x12$\n\x08resource\x18\x07 \x01(\x0b\x32\x12.audit.v1.Resource\x12*\n\x07request\x18\x08 \x01(\x0b\x32\x19.audit.v1.RequestMetadata\x12\x16\n\x0eold_state_json\x18\t \x01(\t\x12\x16\n\x0enew_state_json\x18\n \x01(\t\x12\x17\n\x0fpolicy_revision\x18\x0b \x01(\x03\x12\x16\n\x0eschema_version\x18\x0c \x01(\r\x12\x10\n\x08trace_id\x18\r \x01(\t*\xa3\x01\n\rPrincipalType\x12\x1e\n\x1aPRINCIPAL_TYPE_UNSPECIFIED\x10\x00\x12\x17\n\x13PRINCIPAL_TYPE_USER\x10\x01\x12\"\n\x1ePRINCIPAL_TYPE_SERVICE_ACCOUNT\x10\x02\x12\x1a\n\x16PRINCIPAL_TYPE_API_KEY\x10\x03\x12\x19\n\x15PRINCIPAL_TYPE_SYSTEM\x10\x04*\xc5\x02\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\x11\n\rACTION_CREATE\x10\x01\x12\x11\n\rACTION_UPDATE\x10\x02\x12\x11\n\rACTION_DELETE\x10\x03\x12\x15\n\x11\x41\x43TION_ADD_MEMBER\x10\x04\x12\x18\n\x14\x41\x43TION_REMOVE_MEMBER\x10\x05\x12!\n\x1d\x41\x43TION_ROLE_ASSIGNMENT_CREATE\x10\x06\x12!\n\x1d\x41\x43TION_ROLE_ASSIGNMENT_DELETE\x10\x07\x12!\n\x1d\x41\x43TION_ROLE_ASSIGNMENT_UPDATE\x10\x08\x12\x10\n\x0c\x41\x43TION_LOGIN\x10\t\x12\x18\n\x14\x41\x43TION_ACCESS_DENIED\x10\n\x12\x11\n\rACTION_REVOKE\x10\x0b\x12\x11\n\rACTION_ROTATE\x10\x0c\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,10 +34,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RESOURCE_LABELSENTRY']._loaded_options = None
   _globals['_RESOURCE_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_PRINCIPALTYPE']._serialized_start=823
-  _globals['_PRINCIPALTYPE']._serialized_end=986
-  _globals['_ACTION']._serialized_start=989
-  _globals['_ACTION']._serialized_end=1314
+  _globals['_PRINCIPALTYPE']._serialized_start=841
+  _globals['_PRINCIPALTYPE']._serialized_end=1004
+  _globals['_ACTION']._serialized_start=1007
+  _globals['_ACTION']._serialized_end=1332
   _globals['_SCOPE']._serialized_start=67
   _globals['_SCOPE']._serialized_end=130
   _globals['_PRINCIPAL']._serialized_start=132
@@ -49,5 +49,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REQUESTMETADATA']._serialized_start=361
   _globals['_REQUESTMETADATA']._serialized_end=437
   _globals['_AUDITEVENT']._serialized_start=440
-  _globals['_AUDITEVENT']._serialized_end=820
+  _globals['_AUDITEVENT']._serialized_end=838
 # @@protoc_insertion_point(module_scope)
