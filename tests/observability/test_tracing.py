@@ -75,6 +75,7 @@ async def test_one_trace_from_the_rpc_to_the_outbox_and_the_event_names_it(
                 )
             finally:
                 await conn.close()
+            assert row is not None
             audit_settings = AuditSettings(
                 database_url=SecretStr(database_url),
                 port=0,
@@ -95,12 +96,13 @@ async def test_one_trace_from_the_rpc_to_the_outbox_and_the_event_names_it(
     finished = spans.get_finished_spans()
     [rpc] = [s for s in finished if s.name == "/authz.v1.RoleService/CreateRole"]
     [insert] = [s for s in finished if s.name == "outbox.insert"]
-    assert rpc.context is not None and insert.context is not None
+    assert rpc.context is not None
+    assert insert.context is not None
     assert insert.context.trace_id == rpc.context.trace_id  # one trace
-    assert insert.parent is not None and insert.parent.span_id == rpc.context.span_id
-    assert (
-        insert.attributes is not None and insert.attributes["messaging.destination.name"] == topic
-    )
+    assert insert.parent is not None
+    assert insert.parent.span_id == rpc.context.span_id
+    assert insert.attributes is not None
+    assert insert.attributes["messaging.destination.name"] == topic
     trace_id = trace.format_trace_id(rpc.context.trace_id)
     assert row["trace_id"] == trace_id  # the audit record links to the trace
     assert answer.event.trace_id == trace_id  # and GetEvent shows it
