@@ -48,7 +48,7 @@ class Processes:
                 env={**os.environ, **env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
-            )  # fmt: skip
+            )
         )
 
     def logs(self) -> str:
