@@ -47,11 +47,13 @@ def formatter(log_format: str) -> logging.Formatter:
     raise ValueError(f"log format must be one of {FORMATS}, not {log_format!r}")
 
 
-def configure_logging(level: str | int, log_format: str = "text") -> None:
-    """Root logging at `level` to stderr in `log_format`. A second call changes nothing."""
+def configure_logging(level: str | int, log_format: str = "text", *, replace: bool = False) -> None:
+    """Root logging at `level` to stderr in `log_format`. A second call changes nothing, unless
+    `replace`: for a framework that set up handlers of its own meanwhile (faust's worker)."""
     root = logging.getLogger()
-    if root.handlers:
+    if root.handlers and not replace:
         return
+    root.handlers.clear()
     handler = logging.StreamHandler()
     handler.setFormatter(formatter(log_format))
     handler.addFilter(CallIds())

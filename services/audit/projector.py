@@ -23,6 +23,7 @@ import faust
 
 from libs.events.topics import TopicSettings, ensure_topics, spec_for
 from libs.health_http import start_health_server
+from libs.runtime.log_setup import configure_logging
 from services.audit import metrics
 from services.audit.domain.failures import printable_reason, rejected_for_good
 from services.audit.domain.liveness import LagSample, Liveness
@@ -242,6 +243,9 @@ class ProjectorApp(faust.App):
 
     async def on_first_start(self) -> None:
         await super().on_first_start()
+        settings = self.projector.settings
+        if settings.log_format == "json":  # faust's worker set up its own text handlers
+            configure_logging(settings.log_level, "json", replace=True)
         await self.projector.prepare()  # before the consumer (a child service) subscribes
 
     async def on_stop(self) -> None:
