@@ -4,7 +4,7 @@ PY := .venv/bin/python
 STACK := scripts/stack
 STACK_ENV = $$($(STACK) env | sed 's/^/export /')
 
-.PHONY: run test check up down status wipe install tools bootstrap bootstrap-operator issue-key gen-protos check-protos lint bench chaos
+.PHONY: run test check up down status wipe install tools bootstrap bootstrap-operator gen-protos check-protos lint bench chaos
 
 run: install up ## bring up Kafka + PostgreSQL and run the services (Ctrl-C stops the services)
 	@eval "$(STACK_ENV)"; scripts/run-services
@@ -44,6 +44,7 @@ tools: .stack/bin/grpcurl
 
 # The first administrator of an account and its API key token (printed once):
 #   make bootstrap ACCOUNT=acme ADMIN=admin
+# The only path to a token without an invitation; everyone else is invited (InviteUser).
 ACCOUNT ?= acme
 ADMIN ?= admin
 bootstrap: install up
@@ -55,11 +56,6 @@ OPERATOR ?= operator
 bootstrap-operator: install up
 	@eval "$(STACK_ENV)"; AUTHZ_DATABASE_URL=$${AUTHZ_DATABASE_URL:-$$DATABASE_URL} \
 		$(PY) -m services.authz bootstrap-operator --operator $(OPERATOR)
-
-# A first token for an existing user (until invitations): make issue-key ACCOUNT=acme USER_ID=alice
-issue-key: install up
-	@eval "$(STACK_ENV)"; AUTHZ_DATABASE_URL=$${AUTHZ_DATABASE_URL:-$$DATABASE_URL} \
-		$(PY) -m services.authz issue-key --account $(ACCOUNT) --user $(USER_ID)
 
 down:
 	$(STACK) down

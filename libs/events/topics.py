@@ -21,6 +21,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = logging.getLogger(__name__)
 
+# authz's notifications for people (proto/authz/v1/notifications.proto): invitations. Its
+# records carry one-time secrets: restrict who may read it.
+NOTIFICATIONS_TOPIC = "authz.notifications.v1"
 DEAD_LETTER_SUFFIX = ".dlq"
 DAY_MS = 24 * 3600 * 1000
 

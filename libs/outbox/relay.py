@@ -7,7 +7,8 @@ idempotent producer). The relay wakes on NOTIFY (listening again if that connect
 polls slowly as a safety net, backs off while Kafka is away, and prunes rows sent longer ago
 than the retention. A topic is declared (libs/events/topics.py) before the first row for it is
 sent. A row Kafka refuses for good (too large, an invalid topic) is marked dead with the reason
-and the rows after it go on; it is never retried.
+and the rows after it go on; it is never retried. A row marked erase_when_sent (a secret inside)
+has its payload blanked in the transaction that marks it sent.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ from libs.outbox.writer import NOTIFY_CHANNEL
 from libs.pg_connections import connection_lost
 
 log = logging.getLogger(__name__)
+# aiokafka's producer logs each record's bytes at DEBUG, and outbox records may hold a secret
+# (an invitation notification): whatever the log level, those lines are never written.
+logging.getLogger("aiokafka.producer.producer").setLevel(logging.INFO)
 
 RELAY_LOCK_ID = 0x6F7574  # one publishing relay at a time keeps per-key order
 
@@ -198,7 +202,10 @@ class Relay:
             await self.declare({row["topic"] for row in rows})
             outcome = await self._send(rows)
             await conn.execute(
-                "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])", outcome.sent
+                "UPDATE outbox SET sent_at = now(),"
+                " payload = CASE WHEN erase_when_sent THEN ''::bytea ELSE payload END"
+                " WHERE id = ANY($1::bigint[])",
+                outcome.sent,
             )
             if outcome.dead:
                 await conn.executemany(

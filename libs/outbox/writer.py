@@ -22,8 +22,10 @@ async def add_to_outbox(
     key: bytes,
     payload: bytes,
     headers: dict[str, str] | None = None,
+    erase_when_sent: bool = False,
 ) -> None:
-    """Must run inside the transaction that makes the change: both commit, or neither."""
+    """Must run inside the transaction that makes the change: both commit, or neither.
+    `erase_when_sent`: the relay blanks the payload once Kafka has it (a secret inside)."""
     if not conn.is_in_transaction():
         raise RuntimeError("add_to_outbox needs the caller's transaction")
     # A span of the request's trace: the trace follows a change into the outbox.
@@ -31,13 +33,14 @@ async def add_to_outbox(
         "outbox.insert", attributes={"messaging.destination.name": topic, "event.id": event_id}
     ):
         await conn.execute(
-            "INSERT INTO outbox (event_id, topic, key, payload, headers)"
-            " VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO outbox (event_id, topic, key, payload, headers, erase_when_sent)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
             event_id,
             topic,
             key,
             payload,
             json.dumps(headers or {}),
+            erase_when_sent,
         )
         await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
 

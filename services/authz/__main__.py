@@ -11,7 +11,7 @@ import typer
 
 from libs.runtime.log_setup import configure_logging
 from services.authz.audit_events import OutboxEvents
-from services.authz.bootstrap import bootstrap_admin, bootstrap_operator, issue_user_key
+from services.authz.bootstrap import bootstrap_admin, bootstrap_operator
 from services.authz.domain.errors import AuthzError
 from services.authz.domain.scopes import is_reserved_account
 from services.authz.guard import Guard
@@ -102,26 +102,14 @@ def bootstrap(
     admin: Annotated[str, typer.Option(help="the administrator's user identifier")] = "admin",
     email: Annotated[str, typer.Option(help="the administrator's email")] = "",
 ) -> None:
-    """Create an account's administrator and print an API key token for it, once."""
+    """Create an account's administrator and print an API key token for it, once. This is the
+    only path that issues a token without an invitation: everyone else is invited
+    (InvitationService) and gets a first token by accepting."""
     configure_logging("WARNING")
     if is_reserved_account(account):
         raise typer.BadParameter("accounts starting with '_' are reserved for the platform")
     token = _run_set_up(lambda m: bootstrap_admin(m, account, admin, email))
     typer.echo(f"administrator {admin!r} of account {account!r}; API key token (shown once):")
-    typer.echo(token)
-
-
-@cli.command("issue-key")
-def issue_key_command(
-    account: Annotated[str, typer.Option(help="the user's account")],
-    user: Annotated[str, typer.Option(help="the user's identifier (the user must exist)")],
-) -> None:
-    """An operator's command (it needs the database): print a new API key token of an existing
-    user, once. Through the API nobody may issue a key owned by another user; until users
-    accept invitations, this is how a new user gets a first token."""
-    configure_logging("WARNING")
-    token = _run_set_up(lambda m: issue_user_key(m, account, user, "operator"))
-    typer.echo(f"API key token of {user!r} in {account!r} (shown once):")
     typer.echo(token)
 
 

@@ -10,7 +10,7 @@ import secrets
 from services.authz.api_keys import ApiKeys
 from services.authz.domain.audit import SYSTEM_CALL
 from services.authz.domain.entities import ApiKey, PrincipalRef, Role, RoleBinding, User
-from services.authz.domain.errors import AlreadyExists
+from services.authz.domain.errors import AlreadyExists, FailedPrecondition
 from services.authz.management import PLATFORM_SCOPE, Management
 
 ADMIN_ROLE = "_account_admin"
@@ -27,6 +27,9 @@ async def _bound_user(
     """Idempotent for the user and the binding; every call issues a new key and token."""
     with contextlib.suppress(AlreadyExists):
         await management.create(User(account, user, email, user), SYSTEM_CALL)
+    existing = await management.get("user", account, user, SYSTEM_CALL)
+    if existing.stored.entity.state != "ACTIVE":  # its token would authenticate no one
+        raise FailedPrecondition(f"user {user!r} is invited: it joins by accepting")
     principal = PrincipalRef("USER", user, account)
     with contextlib.suppress(AlreadyExists):
         await management.create(
@@ -36,7 +39,9 @@ async def _bound_user(
 
 
 async def issue_user_key(management: Management, account: str, user: str, name: str) -> str:
-    """An operator's path to a user's first token (no caller may issue another user's key)."""
+    """A key of the user issued as SYSTEM (no caller may issue another user's key). Only
+    bootstrap does this; users get their first token by accepting an invitation. An INVITED
+    user's token would authenticate no one until the invitation is accepted."""
     principal = PrincipalRef("USER", user, account)
     key = ApiKey(account, f"{name}-{secrets.token_hex(4)}", principal, name)
     keys = ApiKeys(management.writer, management.guard, lambda _: None)

@@ -21,11 +21,13 @@ from services.authz.access import Access
 from services.authz.api_keys import ApiKeys
 from services.authz.audit_events import OutboxEvents
 from services.authz.authentication import Authenticator
+from services.authz.grpc_api import invitation_servicer
 from services.authz.grpc_api.access_servicer import AccessServicer
 from services.authz.grpc_api.api_key_servicer import ApiKeyServicer
 from services.authz.grpc_api.errors import authenticated
 from services.authz.grpc_api.management_servicers import add_management_services
 from services.authz.guard import Guard
+from services.authz.invitations import Invitations, invitations_of, sweep_expired
 from services.authz.management import Management
 from services.authz.policy_state import PolicyState, follow_policy_log
 from services.authz.settings import AuthzSettings
@@ -40,6 +42,7 @@ class RunningServer:
     state: PolicyState
     health: HealthServicer
     management: Management
+    invitations: Invitations
 
 
 def _service(name: str) -> str:
@@ -63,6 +66,7 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
         authenticator = Authenticator(db, settings.token_cache_s)
         guard = Guard(state, db, events)
         management = Management(db, state, events, guard, authenticator.forget)
+        invitations = invitations_of(settings, management)
         proxies = parse_networks(settings.trusted_proxies)
         async with pool.acquire() as conn:
             await migrate_authz(conn)
@@ -82,17 +86,24 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
             pb_grpc.add_ApiKeyServiceServicer_to_server(
                 authenticated(api_keys, "ApiKeyService", authenticator, proxies), server
             )
-            return [*names, _service("ApiKeyService")]
+            names.append(_service("ApiKeyService"))
+            return [
+                *names,
+                invitation_servicer.register(server, invitations, authenticator, proxies),
+            ]
 
         background.append(
             asyncio.create_task(follow_policy_log(pool, state, settings.poll_interval_s))
+        )
+        background.append(
+            asyncio.create_task(sweep_expired(invitations, settings.invitation_sweep_s))
         )
         if settings.run_relay:
             relay = Relay(
                 pool,
                 RelayConfig(
                     bootstrap_servers=settings.kafka_bootstrap_servers,
-                    declare=(settings.audit_topic,),
+                    declare=(settings.audit_topic, settings.notifications_topic),
                 ),
             )
             background.append(asyncio.create_task(relay.run()))
@@ -104,7 +115,12 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
             options=[("grpc.so_reuseport", int(settings.workers > 1))],
         ) as grpc_server:
             yield RunningServer(
-                grpc_server.server, grpc_server.port, state, grpc_server.health, management
+                grpc_server.server,
+                grpc_server.port,
+                state,
+                grpc_server.health,
+                management,
+                invitations,
             )
     finally:
         for task in background:

@@ -35,3 +35,13 @@ class AuthzSettings(GrpcServerSettings):
     # How long a token lookup is trusted before the store is asked again (a revoke in this
     # replica applies at once; in others within this time).
     token_cache_s: float = 5.0
+    # Invitations (services/authz/invitations.py): how long a secret works, how often expiries
+    # are recorded as audit events, and accept attempts per client address (per replica).
+    invitation_ttl_s: float = 7 * 24 * 3600.0
+    invitation_sweep_s: float = 60.0
+    invitation_accept_burst: int = 10
+    invitation_accept_per_minute: float = 10.0
+    # The web console's base URL: invitation emails link to <console_url>/invitations/accept.
+    console_url: str = "http://127.0.0.1:8080"
+    # Notifications for people (invitations, with their secret): authz.notifications.v1.
+    notifications_topic: str = "authz.notifications.v1"

@@ -100,8 +100,9 @@ async def operator(server: RunningServer) -> Authz:
 
 
 async def user_token(server: RunningServer, account: str, identifier: str) -> str:
-    """A token of an existing user, issued on the operator's path (`issue-key`): through the
-    API nobody issues a key owned by another user."""
+    """A token of an existing user, issued as SYSTEM the way bootstrap issues its key: a test
+    shortcut. Through the API nobody issues a key owned by another user; a real user gets its
+    first token by accepting an invitation (tests/authz/test_invitations.py)."""
     return await issue_user_key(server.management, account, identifier, "test")
 
 

@@ -15,6 +15,7 @@ from google.protobuf import symbol_database
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from authz.v1 import authz_pb2 as pb
+from authz.v1 import invitations_pb2 as ipb
 from services.authz.server import running_server
 from tests.authz.clients import Authz, connect, create_user, settings_for, user_token
 from tests.harness.endpoints import ROOT
@@ -22,12 +23,21 @@ from tests.harness.endpoints import ROOT
 pytestmark = pytest.mark.integration
 
 
-def every_rpc() -> list[tuple[str, Any, Any]]:
-    """(full method path, request class, response class) of every authz RPC."""
+# The one RPC without a token: its request carries its own credential (the invitation secret).
+PUBLIC = {"/authz.v1.InvitationService/AcceptInvitation"}
+
+
+def every_rpc(public: bool = False) -> list[tuple[str, Any, Any]]:
+    """(full method path, request class, response class) of every authz RPC (the public ones
+    only, with `public`)."""
     database = symbol_database.Default()
     methods = []
-    for service in pb.DESCRIPTOR.services_by_name.values():
+    services = [*pb.DESCRIPTOR.services_by_name.values()]
+    services += ipb.DESCRIPTOR.services_by_name.values()
+    for service in services:
         for method in service.methods:
+            if (f"/{service.full_name}/{method.name}" in PUBLIC) != public:
+                continue
             request = database.GetSymbol(method.input_type.full_name)
             response = database.GetSymbol(method.output_type.full_name)
             methods.append((f"/{service.full_name}/{method.name}", request, response))
@@ -66,6 +76,22 @@ async def test_every_rpc_refuses_a_missing_or_invalid_token(authz: Authz) -> Non
                     await call_raw(channel, path, request, response, token)
                 assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED, (path, why)
                 assert info.value.details() == "missing or invalid credentials", (path, why)
+    finally:
+        await channel.close(None)
+
+
+async def test_only_accepting_an_invitation_needs_no_token(authz: Authz) -> None:
+    """Without a token (or with a bad one) the public RPC answers for its own credential, the
+    secret, and nothing else; every other RPC was refused above."""
+    assert [path for path, *_ in every_rpc(public=True)] == sorted(PUBLIC)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{authz.server.port}")
+    try:
+        for path, request, response in every_rpc(public=True):
+            for why, token in bad_tokens(authz.token).items():
+                with pytest.raises(grpc.aio.AioRpcError) as info:
+                    await call_raw(channel, path, request, response, token)
+                assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED, (path, why)
+                assert "invitation" in str(info.value.details()), (path, why)
     finally:
         await channel.close(None)
 

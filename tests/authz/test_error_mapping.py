@@ -33,6 +33,10 @@ EXPECTED = [
     (errors.PermissionDenied("no"), Code.PERMISSION_DENIED, "no"),
     (errors.RevisionNotReached("later"), Code.DEADLINE_EXCEEDED, "later"),
     (errors.Unavailable("no connection"), Code.UNAVAILABLE, "no connection"),
+    (errors.InvitationInvalid(), Code.UNAUTHENTICATED,
+     "the invitation is invalid, expired, revoked or already used"),
+    (errors.TooManyAttempts(), Code.RESOURCE_EXHAUSTED,
+     "too many attempts from this address: retry in a minute"),
     (errors.AuthzError("odd"), Code.INTERNAL, "odd"),
 ]  # fmt: skip
 
@@ -136,3 +140,33 @@ async def test_an_authenticated_call_runs_with_its_caller_and_bugs_are_internal(
     with pytest.raises(grpc.aio.AbortError):
         await servicer.WhoAmI("boom", context_of(fake))
     assert (fake.code, fake.details) == (Code.INTERNAL, "internal error")
+
+
+async def test_a_public_method_runs_without_a_token_as_anonymous_and_the_others_do_not() -> None:
+    """`public` lets exactly the named methods through without a token (AcceptInvitation)."""
+    from authz.v1 import invitations_pb2 as ipb
+
+    class Invitations:
+        async def AcceptInvitation(self, request: Any, context: Any) -> str:
+            return CURRENT_CALLER.get().type
+
+        async def ListInvitations(self, request: Any, context: Any) -> str:
+            return CURRENT_CALLER.get().type
+
+    servicer: Any = Invitations()
+    for method in ipb.DESCRIPTOR.services_by_name["InvitationService"].methods:
+        if method.name not in ("AcceptInvitation", "ListInvitations"):
+            setattr(servicer, method.name, servicer.ListInvitations)
+    guarded = authenticated(
+        servicer,
+        "InvitationService",
+        OneToken(),
+        proto_file=ipb.DESCRIPTOR,
+        public=("AcceptInvitation",),
+    )
+    assert await guarded.AcceptInvitation("x", context_of(FakeContext())) == "ANONYMOUS"
+    for name in ("ListInvitations", "InviteUser", "ResendInvitation", "RevokeInvitation"):
+        fake = FakeContext()
+        with pytest.raises(grpc.aio.AbortError):
+            await getattr(guarded, name)("x", context_of(fake))
+        assert fake.code == Code.UNAUTHENTICATED

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from authz.v1 import authz_pb2 as pb
+from authz.v1 import invitations_pb2 as ipb
 from services.authz.server import running_server
 from tests.authz.clients import Authz, admin_token, bind, connect, create_user, settings_for, user
 from tests.security.proto_strategies import build, messages, mutations
@@ -23,7 +24,8 @@ pytestmark = pytest.mark.integration
 
 METHODS = [
     (service.full_name, method)
-    for service in pb.DESCRIPTOR.services_by_name.values()
+    for proto_file in (pb.DESCRIPTOR, ipb.DESCRIPTOR)
+    for service in proto_file.services_by_name.values()
     for method in service.methods
 ]
 NEVER = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}

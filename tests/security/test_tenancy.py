@@ -13,7 +13,9 @@ import grpc
 import pytest
 
 from authz.v1 import authz_pb2 as pb
+from authz.v1 import invitations_pb2 as ipb
 from tests.authz.clients import Authz, admin_token, bind, connect, create_user, group, user
+from tests.authz.invitation_helpers import invitations
 from tests.security.attackers import EVERYTHING, refused
 
 pytestmark = pytest.mark.integration
@@ -50,6 +52,9 @@ async def populate(admin: Authz, account: str) -> None:
     owner = pb.Principal(type=pb.PRINCIPAL_TYPE_SERVICE_ACCOUNT, identifier="victim_bot")
     key = pb.ApiKey(scope=account, identifier="victim_key", owner=owner)
     await admin.api_keys.CreateApiKey(pb.CreateApiKeyRequest(api_key=key))
+    await invitations(admin).InviteUser(
+        ipb.InviteUserRequest(account=account, user="carl", email="carl@example.com")
+    )
 
 
 def attacks(c: Authz, v: str) -> list[tuple[str, Any]]:
@@ -189,6 +194,25 @@ def attacks(c: Authz, v: str) -> list[tuple[str, Any]]:
             ),
         ),
     ]
+    stub = invitations(c)
+    carl = ipb.InvitationRequest(account=v, user="carl")
+    found += [
+        (
+            "InviteUser",
+            stub.InviteUser(
+                ipb.InviteUserRequest(
+                    account=v,
+                    user="eve",
+                    email="eve@example.com",
+                    user_groups=[ipb.GroupRef(scope=v, identifier="victim_team")],
+                    request_id=rid,
+                )
+            ),
+        ),
+        ("ResendInvitation", stub.ResendInvitation(carl)),
+        ("RevokeInvitation", stub.RevokeInvitation(carl)),
+        ("ListInvitations", stub.ListInvitations(ipb.ListInvitationsRequest(account=v))),
+    ]
     for cascade in (False, True):
         found += [
             (f"DeleteUser cascade={cascade}", c.users.DeleteUser(delete("bob", cascade))),
@@ -221,6 +245,11 @@ async def snapshot(database_url: str, accounts: list[str]) -> list[Any]:
             " WHERE split_part(scope, '/', 1) = ANY($1::text[]) ORDER BY 1, 2, 3",
             accounts,
         )
+        invited = await conn.fetch(
+            "SELECT account, user_identifier, prefix, sends, revoked_at FROM invitations"
+            " WHERE account = ANY($1::text[]) ORDER BY 1, 2",
+            accounts,
+        )
         tokens = await conn.fetch(
             "SELECT prefix, revoked_at FROM api_tokens"
             " WHERE split_part(owner_scope, '/', 1) = ANY($1::text[]) ORDER BY prefix",
@@ -228,7 +257,7 @@ async def snapshot(database_url: str, accounts: list[str]) -> list[Any]:
         )
     finally:
         await conn.close()
-    return [tuple(r) for r in rows] + [tuple(t) for t in tokens]
+    return [tuple(r) for r in rows] + [tuple(t) for t in tokens] + [tuple(i) for i in invited]
 
 
 @pytest.fixture

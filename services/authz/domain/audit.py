@@ -25,6 +25,9 @@ class CallInfo:
 
 
 SYSTEM_CALL = CallInfo(Caller("SYSTEM", "authz"))  # never produced from a request
+# The caller of the one RPC without a token (AcceptInvitation: its secret is the credential).
+# It holds nothing: no policy line names it.
+ANONYMOUS = Caller("ANONYMOUS", "anonymous")
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,10 @@ class User:
     identifier: str
     email: str = ""
     display_name: str = ""
+    # ACTIVE, or INVITED until the user accepts its invitation: an invited user's bindings and
+    # memberships derive no policy lines (management/derivation.py), so nothing grants it
+    # anything, and its tokens authenticate no one. Bodies stored before invitations: ACTIVE.
+    state: str = "ACTIVE"
 
     @property
     def scope(self) -> str:

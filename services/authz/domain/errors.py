@@ -53,6 +53,22 @@ class Unauthenticated(AuthzError):
         super().__init__("missing or invalid credentials")
 
 
+class InvitationInvalid(AuthzError):
+    """An unknown, malformed, expired, revoked or used invitation secret: one answer for all."""
+
+    status = "UNAUTHENTICATED"
+
+    def __init__(self) -> None:
+        super().__init__("the invitation is invalid, expired, revoked or already used")
+
+
+class TooManyAttempts(AuthzError):
+    status = "RESOURCE_EXHAUSTED"
+
+    def __init__(self) -> None:
+        super().__init__("too many attempts from this address: retry in a minute")
+
+
 @dataclass(frozen=True)
 class Denial:
     """What was refused, for the ACCESS_DENIED audit event."""

@@ -62,6 +62,7 @@ def user_to(s: Stored) -> pb.User:
         identifier=u.identifier,
         email=u.email,
         display_name=u.display_name,
+        state=pb.USER_STATE_INVITED if u.state == "INVITED" else pb.USER_STATE_ACTIVE,
         etag=str(s.etag),
     )
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from services.authz.domain import scopes, validation
 from services.authz.domain.audit import CallInfo, Change
-from services.authz.domain.entities import Entity, Stored, UserGroup
+from services.authz.domain.entities import Entity, Stored, User, UserGroup
 from services.authz.domain.errors import NotFound
 from services.authz.granting import Granting
 from services.authz.management.derivation import check_references, derive_lines
@@ -33,12 +33,15 @@ class Update:
         async def op(tx: Tx, revision: int, changes: Changes) -> tuple[AtRevision, Change]:
             old = await fetch(tx, entity.kind, entity.scope, entity.identifier)
             match_etag(old, etag)
-            await check_references(tx, entity)
-            await self.granting.require_held_for(tx, call, entity, old.entity)
-            await tx.update(entity, revision)
-            await derive_lines(tx, entity, changes)
-            change = change_of("UPDATE", entity, old.entity, entity)
-            return AtRevision(Stored(entity, revision), revision), change
+            new = entity
+            if isinstance(new, User):  # only accepting an invitation activates a user
+                new = dataclasses.replace(new, state=old.entity.state)
+            await check_references(tx, new)
+            await self.granting.require_held_for(tx, call, new, old.entity)
+            await tx.update(new, revision)
+            await derive_lines(tx, new, changes)
+            change = change_of("UPDATE", new, old.entity, new)
+            return AtRevision(Stored(new, revision), revision), change
 
         return await self.writer.write(op, call)
 

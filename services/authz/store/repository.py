@@ -138,6 +138,18 @@ class Tx:
         )
         return [_stored(r) for r in rows]
 
+    async def invited_users(self, account: str, identifiers: tuple[str, ...]) -> frozenset[str]:
+        """Which of these users of the account are INVITED (their grants wait for acceptance)."""
+        if not identifiers:
+            return frozenset()
+        rows = await self.conn.fetch(
+            "SELECT identifier FROM entities WHERE kind = 'user' AND scope = $1"
+            " AND identifier = ANY($2::text[]) AND body->>'state' = 'INVITED'",
+            account,
+            list(identifiers),
+        )
+        return frozenset(r["identifier"] for r in rows)
+
     async def roles_with_permission(self, permission: str) -> list[Stored]:
         rows = await self.conn.fetch(
             "SELECT kind, body, etag FROM entities WHERE kind = 'role'"
@@ -270,7 +282,9 @@ async def token_record(conn: Conn, prefix: str) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         "SELECT t.secret_hash, t.expires_at, t.revoked_at, t.owner_kind, t.owner_scope,"
         " t.owner_identifier, e.body->>'email' AS owner_email,"
-        " e.identifier IS NOT NULL AS owner_exists"
+        # An invited user (not yet accepted) exists but authenticates no one.
+        " e.identifier IS NOT NULL AND coalesce(e.body->>'state', 'ACTIVE') = 'ACTIVE'"
+        " AS owner_exists"
         " FROM api_tokens t LEFT JOIN entities e ON e.kind = t.owner_kind"
         " AND e.scope = t.owner_scope AND e.identifier = t.owner_identifier"
         " WHERE t.prefix = $1",

@@ -63,6 +63,14 @@ class _ActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Action.ValueTy
     ACTION_ACCESS_DENIED: _Action.ValueType  # 10
     ACTION_REVOKE: _Action.ValueType  # 11
     ACTION_ROTATE: _Action.ValueType  # 12
+    ACTION_INVITE: _Action.ValueType  # 13
+    """Invitations (resource type INVITATION, identifier = the invited user; labels name the
+    inviter and the invitee). The secret is never in an event.
+    """
+    ACTION_INVITE_RESEND: _Action.ValueType  # 14
+    ACTION_INVITE_REVOKE: _Action.ValueType  # 15
+    ACTION_INVITE_ACCEPT: _Action.ValueType  # 16
+    ACTION_INVITE_EXPIRE: _Action.ValueType  # 17
 
 class Action(_Action, metaclass=_ActionEnumTypeWrapper):
     """What was done. New actions are added at the end; consumers must accept unknown values."""
@@ -80,6 +88,14 @@ ACTION_LOGIN: Action.ValueType  # 9
 ACTION_ACCESS_DENIED: Action.ValueType  # 10
 ACTION_REVOKE: Action.ValueType  # 11
 ACTION_ROTATE: Action.ValueType  # 12
+ACTION_INVITE: Action.ValueType  # 13
+"""Invitations (resource type INVITATION, identifier = the invited user; labels name the
+inviter and the invitee). The secret is never in an event.
+"""
+ACTION_INVITE_RESEND: Action.ValueType  # 14
+ACTION_INVITE_REVOKE: Action.ValueType  # 15
+ACTION_INVITE_ACCEPT: Action.ValueType  # 16
+ACTION_INVITE_EXPIRE: Action.ValueType  # 17
 Global___Action: _TypeAlias = Action  # noqa: Y015
 
 @_typing.final

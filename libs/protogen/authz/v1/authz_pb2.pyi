@@ -44,6 +44,26 @@ PRINCIPAL_TYPE_USER_GROUP: PrincipalType.ValueType  # 2
 PRINCIPAL_TYPE_SERVICE_ACCOUNT: PrincipalType.ValueType  # 3
 Global___PrincipalType: _TypeAlias = PrincipalType  # noqa: Y015
 
+class _UserState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _UserStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_UserState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    USER_STATE_UNSPECIFIED: _UserState.ValueType  # 0
+    USER_STATE_ACTIVE: _UserState.ValueType  # 1
+    USER_STATE_INVITED: _UserState.ValueType  # 2
+    """pending an invitation (invitations.proto): nothing grants it anything"""
+
+class UserState(_UserState, metaclass=_UserStateEnumTypeWrapper):
+    """---------------------------------------------------------------- users"""
+
+USER_STATE_UNSPECIFIED: UserState.ValueType  # 0
+USER_STATE_ACTIVE: UserState.ValueType  # 1
+USER_STATE_INVITED: UserState.ValueType  # 2
+"""pending an invitation (invitations.proto): nothing grants it anything"""
+Global___UserState: _TypeAlias = UserState  # noqa: Y015
+
 @_typing.final
 class Principal(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -494,19 +514,20 @@ Global___WhoAmIResponse: _TypeAlias = WhoAmIResponse  # noqa: Y015
 
 @_typing.final
 class User(_message.Message):
-    """---------------------------------------------------------------- users"""
-
     DESCRIPTOR: _descriptor.Descriptor
 
     ACCOUNT_FIELD_NUMBER: _builtins.int
     IDENTIFIER_FIELD_NUMBER: _builtins.int
     EMAIL_FIELD_NUMBER: _builtins.int
     DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
     account: _builtins.str
     identifier: _builtins.str
     email: _builtins.str
     display_name: _builtins.str
+    state: Global___UserState.ValueType
+    """output only: CreateUser makes ACTIVE users, InviteUser INVITED ones"""
     etag: _builtins.str
     def __init__(
         self,
@@ -515,11 +536,12 @@ class User(_message.Message):
         identifier: _builtins.str = ...,
         email: _builtins.str = ...,
         display_name: _builtins.str = ...,
+        state: Global___UserState.ValueType = ...,
         etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "display_name", b"display_name", "email", b"email", "etag", b"etag", "identifier", b"identifier"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "display_name", b"display_name", "email", b"email", "etag", b"etag", "identifier", b"identifier", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

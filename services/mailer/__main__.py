@@ -1,0 +1,26 @@
+"""python -m services.mailer: deliver authz's notifications (invitations) by email."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+from libs.runtime.log_setup import configure_logging
+from services.mailer.mailer import Mailer
+from services.mailer.settings import MailerSettings
+
+
+async def main(settings: MailerSettings) -> None:
+    task = asyncio.create_task(Mailer(settings).run())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+if __name__ == "__main__":
+    settings = MailerSettings()
+    configure_logging(settings.log_level)
+    asyncio.run(main(settings))
