@@ -13,6 +13,7 @@ import libs.outbox.metrics
 import libs.runtime.metrics
 import services.audit.metrics
 import services.authz.metrics
+import services.mailer.metrics
 from tests.harness.endpoints import ROOT
 
 MODULES = [
@@ -22,7 +23,7 @@ MODULES = [
     services.audit.metrics,
 ]
 # Our metric names all start so; label names (grpc_method, ...) and PromQL words do not.
-METRIC = re.compile(r"\b(?:grpc_server|authz|outbox|audit)_[a-z0-9_]+\b")
+METRIC = re.compile(r"\b(?:grpc_server|authz|outbox|audit|mailer)_[a-z0-9_]+\b")
 
 
 def dashboard_exprs() -> list[str]:
