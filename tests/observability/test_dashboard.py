@@ -21,6 +21,7 @@ MODULES = [
     libs.outbox.metrics,
     services.authz.metrics,
     services.audit.metrics,
+    services.mailer.metrics,
 ]
 # Our metric names all start so; label names (grpc_method, ...) and PromQL words do not.
 METRIC = re.compile(r"\b(?:grpc_server|authz|outbox|audit|mailer)_[a-z0-9_]+\b")
