@@ -21,6 +21,8 @@ BENCHMARKS = {
     " gRPC Check/BatchCheck beside an echo server (ghz), freshness across replicas",
     "invitations": "InviteUser / AcceptInvitation / AddMember of an invited user beside"
     " CreateUser / CreateApiKey / AddMember of an active user, over gRPC",
+    "grpc_metrics": "the cost per call of the gRPC metrics (libs/runtime/metrics.py) beside a"
+    " bare handler, in one process and in multiprocess mode",
     "chaos": "audit pipeline under faults (projector/broker/PostgreSQL/authz down, rebalance,"
     " poison): lost, duplicated, chains, seconds until the trail is current (not in the default"
     " run: it brings its own broker and database and takes minutes)",
