@@ -121,10 +121,13 @@ class _MeasuredGeneric:
 
     def service(self, handler_call_details: Any) -> Any:
         method: str = handler_call_details.method
-        if method not in self._wrapped:
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
             handler = self.inner.service(handler_call_details)
-            self._wrapped[method] = None if handler is None else instrument_handler(method, handler)
-        return self._wrapped[method]
+            if handler is None:  # not ours: nothing kept (callers choose these names)
+                return None
+            wrapped = self._wrapped[method] = instrument_handler(method, handler)
+        return wrapped
 
 
 class InstrumentedServer:

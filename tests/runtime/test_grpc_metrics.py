@@ -16,6 +16,7 @@ from pydantic_settings import SettingsConfigDict
 from authz.v1 import authz_pb2 as pb
 from libs.runtime.error_boundary import Context
 from libs.runtime.grpc_server import serve_grpc
+from libs.runtime.metrics import _MeasuredGeneric
 from libs.runtime.settings import GrpcServerSettings
 
 SERVICE = "test.v1.Measured"
@@ -130,3 +131,30 @@ async def test_calls_are_counted_by_method_and_code_and_timed(registered: bool) 
     assert handled(service, "Stream", "OK") - before["Stream", "OK"] == 1
     assert timed(service, "Answer") - timed_before == 5
     assert handled("grpc.health.v1.Health", "Check", "OK") == 0
+
+
+async def test_unknown_methods_leave_no_trace_in_memory_or_metrics() -> None:
+    """Method names are the caller's choice: only registered ones are kept or labelled."""
+    service = f"{SERVICE}.Unknown"
+    measured = _MeasuredGeneric(grpc.method_handlers_generic_handler(service, handlers()))
+
+    def register(server: grpc.aio.Server) -> list[str]:
+        server.add_generic_rpc_handlers((measured,))
+        return [service]
+
+    async with (
+        serve_grpc(ServerSettings(), register, label="test") as running,
+        grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel,
+    ):
+        for n in range(20):
+            call = channel.unary_unary(f"/{service}/Nope{n}")
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await call(b"")
+            assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        await channel.unary_unary(
+            f"/{service}/Answer",
+            request_serializer=pb.WhoAmIRequest.SerializeToString,
+            response_deserializer=pb.WhoAmIResponse.FromString,
+        )(pb.WhoAmIRequest())
+    assert list(measured._wrapped) == [f"/{service}/Answer"]
+    assert all(handled(service, f"Nope{n}", "UNIMPLEMENTED") == 0 for n in range(20))
