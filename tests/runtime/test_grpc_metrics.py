@@ -5,7 +5,7 @@ whatever way its handler ends: an answer, an abort, an exception, a stream."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import pytest
@@ -139,7 +139,7 @@ async def test_unknown_methods_leave_no_trace_in_memory_or_metrics() -> None:
     measured = _MeasuredGeneric(grpc.method_handlers_generic_handler(service, handlers()))
 
     def register(server: grpc.aio.Server) -> list[str]:
-        server.add_generic_rpc_handlers((measured,))
+        server.add_generic_rpc_handlers((cast(Any, measured),))
         return [service]
 
     async with (
@@ -147,9 +147,13 @@ async def test_unknown_methods_leave_no_trace_in_memory_or_metrics() -> None:
         grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel,
     ):
         for n in range(20):
-            call = channel.unary_unary(f"/{service}/Nope{n}")
+            call = channel.unary_unary(
+                f"/{service}/Nope{n}",
+                request_serializer=pb.WhoAmIRequest.SerializeToString,
+                response_deserializer=pb.WhoAmIResponse.FromString,
+            )
             with pytest.raises(grpc.aio.AioRpcError) as raised:
-                await call(b"")
+                await call(pb.WhoAmIRequest())
             assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
         await channel.unary_unary(
             f"/{service}/Answer",
