@@ -8,6 +8,7 @@ the request (tracing on). Both formats carry the request and trace ids when ther
 from __future__ import annotations
 
 import logging
+import sys
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
@@ -54,7 +55,8 @@ def configure_logging(level: str | int, log_format: str = "text", *, replace: bo
     if root.handlers and not replace:
         return
     root.handlers.clear()
-    handler = logging.StreamHandler()
+    # faust's worker also redirects sys.stderr into logging: write to the real one.
+    handler = logging.StreamHandler(sys.__stderr__ if replace else sys.stderr)
     handler.setFormatter(formatter(log_format))
     handler.addFilter(CallIds())
     root.addHandler(handler)
