@@ -66,7 +66,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -86,12 +86,13 @@ from bench.endpoints import endpoints, unique_name, with_database
 from bench.report import Latency, latency_table, ratio
 from services.audit.access_control import AUDIT_TYPE, AUDIT_VIEW
 from services.audit.domain.query import EventQuery
+from services.audit.domain.records import AuditRecord
+from services.audit.domain.text_search import Window, day_number
 from services.audit.grpc_api.converters import query_of
 from services.audit.query_server import running_query_server
 from services.audit.settings import AuditSettings
-from services.audit.store import repository
+from services.audit.store import queries, repository
 from services.audit.store.event_queries import where
-from services.audit.store.queries import SELECT_RECORD
 from services.authz.bootstrap import bootstrap_admin
 from services.authz.server import running_server
 from services.authz.settings import AuthzSettings
@@ -483,19 +484,25 @@ async def pick_filters(conn: asyncpg.Connection, now: datetime, enough: int) -> 
         Filter("d1", "+ text 'falcon'", _filter(text="falcon")),
         Filter("d2", f"+ text '{specific}'", _filter(text=specific)),
         Filter("d3", "+ text 'no-such-thing'", _filter(text="no-such-thing")),
+        Filter(
+            "d4",
+            f"+ text 'falcon' + median user {median}",
+            _filter(text="falcon", principals=[principal(median)]),
+        ),
+        Filter(
+            "d5",
+            f"+ text 'falcon' + type {common}",
+            _filter(text="falcon", resource_types=[common]),
+        ),
     ]
 
 
-def statement(
-    query: EventQuery, after: tuple[datetime, str] | None, limit: int
-) -> tuple[str, list[object]]:
-    """The statement and parameters services.audit.store.queries.list_events sends."""
-    clause, params = where(query, after)
-    sql = (
-        f"{SELECT_RECORD} WHERE {clause} ORDER BY occurred_at DESC, event_id DESC"
-        f" LIMIT {int(limit)}"
-    )
-    return sql, params
+def whole_range(query: EventQuery) -> Window | None:
+    """One window over the whole range (to count a text search's matches)."""
+    if not query.text:
+        return None
+    last = day_number(query.end - timedelta(microseconds=1))
+    return Window(query.start, query.end, day_number(query.start), last)
 
 
 # ---------------------------------------------------------------- measuring
@@ -550,17 +557,16 @@ async def measure(
     size = args.page_size
 
     def sql_call(after: tuple[datetime, str] | None) -> Callable[[], Awaitable[Any]]:
-        async def call() -> list[asyncpg.Record]:
+        async def call() -> list[AuditRecord]:
             query = query_of(f.message, datetime.now(UTC), RETENTION_DAYS)
-            sql, params = statement(query, after, size + 1)
-            return await conn.fetch(sql, *params)
+            return await queries.list_events(conn, query, after, size + 1)
 
         return call
 
     # Walk to the later page both ways (untimed): its page token, and its keyset position.
     token, after = "", None
     positions: list[tuple[str, tuple[datetime, str] | None]] = []
-    pages: list[tuple[q.ListEventsResponse, list[asyncpg.Record]]] = []
+    pages: list[tuple[q.ListEventsResponse, list[AuditRecord]]] = []
     for _ in range(args.page):
         positions.append((token, after))
         response = await client.page(f.message, token)
@@ -569,11 +575,11 @@ async def measure(
         if not response.next_page_token or len(rows) <= size:
             break
         token, last = response.next_page_token, rows[size - 1]
-        after = (last["occurred_at"], str(last["event_id"]))
+        after = (last.occurred_at, str(last.event_id))
     results = []
     for page in (1, args.page) if len(pages) == args.page else (1,):
         (page_token, page_after), (response, rows) = positions[page - 1], pages[page - 1]
-        same = [e.event_id for e in response.events] == [str(r["event_id"]) for r in rows[:size]]
+        same = [e.event_id for e in response.events] == [str(r.event_id) for r in rows[:size]]
 
         async def grpc_call(page_token: str = page_token) -> q.ListEventsResponse:
             return await client.page(f.message, page_token)
@@ -668,29 +674,37 @@ def _literal(value: object) -> str:
 
 
 async def explain(conn: asyncpg.Connection, f: Filter, size: int) -> list[str]:
-    """EXPLAIN (ANALYZE, BUFFERS) of the first-page statement: the custom plan (for these
-    values), and the generic plan a cached prepared statement may switch to."""
+    """EXPLAIN (ANALYZE, BUFFERS) of the first-page statements (a text search: one per day
+    window, newest first, until the page is full, as list_events sends them): the custom plan
+    (for these values), and the generic plan a cached prepared statement may switch to."""
     query = query_of(f.message, datetime.now(UTC), RETENTION_DAYS)
-    sql, params = statement(query, None, size + 1)
+    windows = queries.search_windows(query, None) if query.text else [None]
     lines = []
     for kind in ("custom", "generic"):
-        await conn.execute(f"PREPARE bench_explain AS {sql}")
-        try:
-            await conn.execute(f"SET plan_cache_mode = force_{kind}_plan")
-            values = ", ".join(_literal(p) for p in params)
-            raw = await conn.fetchval(
-                f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE bench_explain({values})"
+        found = 0
+        for n, window in enumerate(windows, start=1):
+            sql, params = queries.statement(query, None, size + 1 - found, window)
+            await conn.execute(f"PREPARE bench_explain AS {sql}")
+            try:
+                await conn.execute(f"SET plan_cache_mode = force_{kind}_plan")
+                values = ", ".join(_literal(p) for p in params)
+                raw = await conn.fetchval(
+                    f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE bench_explain({values})"
+                )
+            finally:
+                await conn.execute("RESET plan_cache_mode")
+                await conn.execute("DEALLOCATE bench_explain")
+            plan = json.loads(raw)[0]
+            planning, execution = plan.get("Planning Time", 0.0), plan["Execution Time"]
+            what = f", day window {n}/{len(windows)}" if window else ""
+            lines.append(
+                f"{f.label}, first page{what}, {kind} plan:"
+                f" planning {planning:.2f} ms, execution {execution:.2f} ms"
             )
-        finally:
-            await conn.execute("RESET plan_cache_mode")
-            await conn.execute("DEALLOCATE bench_explain")
-        plan = json.loads(raw)[0]
-        planning, execution = plan.get("Planning Time", 0.0), plan["Execution Time"]
-        lines.append(
-            f"{f.label}, first page, {kind} plan:"
-            f" planning {planning:.2f} ms, execution {execution:.2f} ms"
-        )
-        lines += ["    " + line for line in _plan_lines(plan["Plan"])]
+            lines += ["    " + line for line in _plan_lines(plan["Plan"])]
+            found += plan["Plan"].get("Actual Rows", 0)
+            if found >= size + 1:
+                break
     return lines
 
 
@@ -800,7 +814,8 @@ async def run(
     )
     matches = {}
     for f in filters:
-        clause, params = where(query_of(f.message, datetime.now(UTC), RETENTION_DAYS))
+        query = query_of(f.message, datetime.now(UTC), RETENTION_DAYS)
+        clause, params = where(query, None, whole_range(query))
         matches[f.key] = await conn.fetchval(
             f"SELECT count(*) FROM audit_events WHERE {clause}", *params
         )
