@@ -82,6 +82,7 @@ from audit.v1 import query_pb2 as q
 from audit.v1 import query_pb2_grpc as q_grpc
 from authz.v1 import authz_pb2 as apb
 from authz.v1 import authz_pb2_grpc as apb_grpc
+from bench import audit_query_inserts
 from bench.endpoints import endpoints, unique_name, with_database
 from bench.report import Latency, latency_table, ratio
 from services.audit.access_control import AUDIT_TYPE, AUDIT_VIEW
@@ -305,6 +306,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
         " INDEX to try (then ANALYZE); repeatable",
     )
     parser.add_argument("--no-explain", action="store_true", help="skip the EXPLAIN part")
+    parser.add_argument(
+        "--insert-events",
+        type=int,
+        default=20_000,
+        help="events written into two fresh stores, with the free-text index of migration 0006"
+        " and with the trigram indexes it replaced, alternating batch by batch (0: skip)",
+    )
+    parser.add_argument(
+        "--insert-batch", type=int, default=2000, help="events per write_batch (the projector's)"
+    )
     return parser.parse_args(argv)
 
 
@@ -794,6 +805,26 @@ async def main(argv: list[str]) -> None:
             await run(console, args, url, conn, filters, count, modes)
         finally:
             await conn.close()
+    if args.insert_events > 0:
+        await insert_comparison(console, server_url, args.insert_events, args.insert_batch)
+
+
+async def insert_comparison(console: Console, server_url: str, n: int, batch: int) -> None:
+    console.print(f"insert throughput: {n:,} events into two fresh stores, batches of {batch:,}")
+    before, after = await audit_query_inserts.compare(server_url, n, batch)
+    table = Table(title="Insert throughput into the store, same run", title_justify="left")
+    for column in ("what", "batch", "events", "seconds", "events/s", "vs trigram"):
+        table.add_column(column, justify="left" if column == "what" else "right")
+    for row in (before, after):
+        table.add_row(
+            row.what,
+            row.batch,
+            f"{row.events:,}",
+            f"{row.seconds:.2f}",
+            f"{row.per_second:,.0f}",
+            ratio(row.per_second, before.per_second),
+        )
+    console.print(table)
 
 
 def database_name(url: str) -> str:
