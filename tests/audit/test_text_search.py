@@ -48,21 +48,32 @@ def test_a_text_without_words_is_refused_naming_the_field(text: str) -> None:
         query_of(q.EventFilter(scopes=[q.ScopeFilter(scope="a")], text=text), NOW, 365)
 
 
-@pytest.mark.parametrize(
-    ("text", "value", "expected"),
-    [
-        ("falcon", "pipeline-falcon-240", True),
-        ("falcon-24", "Pipeline_Falcon_240", True),
-        ("pipeline-falcon-240", "pipeline-falcon-240", True),
-        ("FALC", "pipeline-falcon-240", True),
-        ("alcon", "pipeline-falcon-240", False),  # words start at a separator
-        ("falcon-24", "pipeline-falconer-240", False),  # a word before the last is whole
-        ("pipeline-24", "pipeline-falcon-24", False),  # side by side
-        ("falcon pipeline", "pipeline-falcon-1", False),  # in order
-        ("smith", "maria.smith12@acme.example.com", True),
-        ("acme.example", "maria.smith12@acme.example.com", True),
-    ],
-)
+EXAMPLES = [
+    ("falcon", "pipeline-falcon-240", True),
+    ("falcon-24", "Pipeline_Falcon_240", True),
+    ("pipeline-falcon-240", "pipeline-falcon-240", True),
+    ("FALC", "pipeline-falcon-240", True),
+    ("alcon", "pipeline-falcon-240", False),  # words start at a separator
+    ("falcon-24", "pipeline-falconer-240", False),  # a word before the last is whole
+    ("pipeline-24", "pipeline-falcon-24", False),  # side by side
+    ("falcon pipeline", "pipeline-falcon-1", False),  # in order
+    ("smith", "maria.smith12@acme.example.com", True),
+    ("acme.example", "maria.smith12@acme.example.com", True),
+    # The README's table.
+    ("falcon", "Falcons_prod", True),
+    ("falcon", "peregrinefalcon-1", False),
+    ("Pipeline_Falcon.24", "my-pipeline-falcon-2401", True),
+    ("pipeline falcon 24", "pipeline-falcon-24", True),
+    ("pipeline-falcon-24", "pipeline-x-falcon-24", False),
+    ("pipeline-falcon-24", "falcon-pipeline-24", False),
+    ("smith", "blacksmith@acme.example.com", False),
+    ("acme.example", "maria@notacme.example.com", False),
+    ("deploy-pr", "deploy-preview", True),
+    ("deploy-pr", "deploy", False),
+]
+
+
+@pytest.mark.parametrize(("text", "value", "expected"), EXAMPLES)
 def test_examples_of_the_documented_meaning(text: str, value: str, expected: bool) -> None:
     assert text_matches(text, value, "") is expected
     assert text_matches(text, "", value) is expected

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -22,6 +23,7 @@ from services.audit.domain.text_search import words
 from services.audit.store import queries, repository
 from tests.audit.helpers import KEYS
 from tests.audit.query_fixtures import NOW, record
+from tests.audit.test_text_search import EXAMPLES
 from tests.audit.text_oracle import text_matches
 
 pytestmark = pytest.mark.integration
@@ -166,3 +168,23 @@ async def test_the_sql_words_are_the_python_words(database_url: str) -> None:
         assert on_new_loop(database_url, sql_words) == " ".join(words(value))
 
     await asyncio.to_thread(one)
+
+
+async def test_the_documented_examples_hold_in_the_store(database_url: str) -> None:
+    values = sorted({value for _, value, _ in EXAMPLES})
+    records = [record(i, resource_id=v, principal_email="") for i, v in enumerate(values)]
+    records += [record(100 + i, resource_id="x", principal_email=v) for i, v in enumerate(values)]
+    conn = await asyncpg.connect(database_url)
+    try:
+        await repository.migrate_audit(conn)
+        await repository.ensure_partitions(conn, NOW, behind=1, ahead=1)
+        await repository.write_batch(conn, records, [], KEYS)
+        query = EventQuery(
+            NOW - timedelta(days=30), NOW + timedelta(minutes=1), (ScopeSelector("a"),)
+        )
+        for text, value, expected in EXAMPLES:
+            found = await queries.list_events(conn, replace(query, text=text), None, 1000)
+            assert any(r.resource_id == value for r in found) is expected, (text, value)
+            assert any(r.principal_email == value for r in found) is expected, (text, value)
+    finally:
+        await conn.close()
