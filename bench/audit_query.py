@@ -23,6 +23,11 @@ every request includes the authz check the servicer makes. Filters (all in acct0
     d1  + text: a common word of resource identifiers ("falcon", ~2% of them)
     d2  + text: one resource identifier but its last digit (a handful of matches)
     d3  + text that matches nothing
+    d4  + text "falcon" and the median user     d5  + text "falcon" and the most frequent type
+
+Free text is words (services/audit/domain/text_search.py): list_events searches day windows
+newest first until the page is full, so a text search is one statement per window; the "bare
+SQL" series is services.audit.store.queries.list_events itself on a connection of its own.
 
 For each, the first page, and the tenth page (--page; its token is reached by following
 next_page_token nine times, untimed, then that same tenth request is timed again and again; a
@@ -44,6 +49,10 @@ in detail (bench.report.latency_table); two per-request costs besides the SQL (a
 round trip to the query server, and the authz Explain the servicer sends); EXPLAIN (ANALYZE,
 BUFFERS) of each first-page statement, as the custom plan and as the generic plan.
 --setup-sql runs statements first (e.g. a CREATE INDEX to try).
+
+Last, insert throughput (--insert-events, default 20,000; bench/audit_query_inserts.py): the
+same events written by repository.write_batch into two fresh stores, one with the free-text
+index of migration 0006 and one with the trigram indexes it replaced, batch by batch in turn.
 
     .venv/bin/python -m bench.audit_query                       # 10M events, then dropped
     .venv/bin/python -m bench.audit_query --events 1000000 --keep
@@ -283,7 +292,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--page", type=int, default=10, help="the later page measured besides the first"
     )
     parser.add_argument(
-        "--filters", default="a,b1,b2,c1,c2,d1,d2,d3", help="which filters (comma-separated)"
+        "--filters", default="a,b1,b2,c1,c2,d1,d2,d3,d4,d5", help="which filters (comma-separated)"
     )
     parser.add_argument(
         "--phase-timeout", type=float, default=60.0, help="seconds per series (samples stop)"
