@@ -12,18 +12,19 @@ $$;
 
 -- The index terms of an event: each word of its resource identifier and principal e-mail (its
 -- first 64 characters: the query rechecks whole words) behind "<account>/<UTC day number>/";
--- NULL (no terms) without words. One expression, not STRICT: PostgreSQL inlines it.
+-- NULL (no terms) without words. One immutable expression (the day as ::text, since
+-- text || integer is only stable), which PostgreSQL inlines.
 CREATE FUNCTION audit_search_terms(
     account text, occurred_at timestamptz, resource_id text, principal_email text
 ) RETURNS tsvector
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT array_to_tsvector(string_to_array(
-        account || '/' || ((occurred_at AT TIME ZONE 'UTC')::date - DATE '1970-01-01') || '/'
+        account || '/' || ((occurred_at AT TIME ZONE 'UTC')::date - DATE '1970-01-01')::text || '/'
         || replace(
             NULLIF(regexp_replace(audit_words(resource_id || ' ' || principal_email),
                 '([a-z0-9]{64})[a-z0-9]+', '\1', 'g'), ''),
             ' ',
-            ' ' || account || '/' || ((occurred_at AT TIME ZONE 'UTC')::date - DATE '1970-01-01')
+            ' ' || account || '/' || ((occurred_at AT TIME ZONE 'UTC')::date - DATE '1970-01-01')::text
                 || '/'),
         ' '))
 $$;
