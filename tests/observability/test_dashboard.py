@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 import libs.outbox.metrics
 import libs.runtime.metrics
 import services.audit.metrics
+import services.console.metrics
 import services.authz.metrics
 import services.mailer.metrics
 from tests.harness.endpoints import ROOT
@@ -22,9 +23,10 @@ MODULES = [
     services.authz.metrics,
     services.audit.metrics,
     services.mailer.metrics,
+    services.console.metrics,
 ]
 # Our metric names all start so; label names (grpc_method, ...) and PromQL words do not.
-METRIC = re.compile(r"\b(?:grpc_server|authz|outbox|audit|mailer)_[a-z0-9_]+\b")
+METRIC = re.compile(r"\b(?:grpc_server|authz|outbox|audit|mailer|console)_[a-z0-9_]+\b")
 
 
 def dashboard_exprs() -> list[str]:
