@@ -12,8 +12,8 @@ from prometheus_client import REGISTRY
 import libs.outbox.metrics
 import libs.runtime.metrics
 import services.audit.metrics
-import services.console.metrics
 import services.authz.metrics
+import services.console.metrics
 import services.mailer.metrics
 from tests.harness.endpoints import ROOT
 
