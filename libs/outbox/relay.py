@@ -32,6 +32,7 @@ from aiokafka.errors import (
 from asyncpg.pool import PoolConnectionProxy
 
 from libs.events.topics import TopicSettings, ensure_topics, spec_for
+from libs.outbox import metrics
 from libs.outbox.writer import NOTIFY_CHANNEL
 from libs.pg_connections import connection_lost
 
@@ -96,6 +97,7 @@ class Relay:
         self._producer: AIOKafkaProducer | None = None
         self._declared: set[str] = set()
         self._listener: PoolConnectionProxy | None = None
+        self._next_sample = 0.0
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -216,6 +218,8 @@ class Relay:
             )
         self.published += len(outcome.sent)
         self.dead += len(outcome.dead)
+        metrics.PUBLISHED.inc(len(outcome.sent))
+        metrics.DEAD.inc(len(outcome.dead))
         if outcome.transient is not None:
             raise outcome.transient
         return len(outcome.sent) + len(outcome.dead)
@@ -227,18 +231,37 @@ class Relay:
         )
         return int(result.split()[-1])
 
+    async def backlog(self) -> asyncpg.Record:
+        """What waits (rows, age of the oldest in seconds or None) and the dead rows; the
+        metrics' gauges are set from it."""
+        row = await self.pool.fetchrow(
+            "SELECT count(*) AS pending,"
+            " extract(epoch FROM now() - min(created_at))::float8 AS oldest,"
+            " (SELECT count(*) FROM outbox WHERE dead_at IS NOT NULL) AS dead"
+            " FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL",
+            timeout=3,
+        )
+        assert row is not None
+        metrics.PENDING.set(row["pending"])
+        metrics.OLDEST_AGE.set(row["oldest"] or 0.0)
+        metrics.DEAD_ROWS.set(row["dead"])
+        return row
+
     async def health(self, max_age_s: float) -> tuple[bool, dict[str, object]]:
         try:
-            row = await self.pool.fetchrow(
-                "SELECT (SELECT extract(epoch FROM now() - min(created_at))::float8 FROM outbox"
-                "        WHERE sent_at IS NULL AND dead_at IS NULL) AS oldest,"
-                " (SELECT count(*) FROM outbox WHERE dead_at IS NOT NULL) AS dead",
-                timeout=3,
-            )
+            row = await self.backlog()
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             return False, {"status": "database unreachable", "error": type(exc).__name__}
-        assert row is not None
         return relay_health(row["oldest"], row["dead"], max_age_s)
+
+    async def _sample(self) -> None:
+        """The backlog gauges, at most once per poll interval (a failure leaves them be)."""
+        now = asyncio.get_running_loop().time()
+        if now < self._next_sample:
+            return
+        self._next_sample = now + self.config.poll_interval_s
+        with contextlib.suppress(Exception):
+            await self.backlog()
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
@@ -278,7 +301,10 @@ class Relay:
                     if loop.time() >= next_prune:
                         await self.prune()
                         next_prune = loop.time() + self.config.prune_interval_s
+                    await self._sample()
                 except Exception as exc:  # the relay must outlive any failure: retry them all
+                    metrics.FAILURES.inc()
+                    await self._sample()
                     log.warning("outbox relay: %r; retrying in %.1f s", exc, backoff)
                     await self._drop_producer()
                     await asyncio.sleep(backoff)

@@ -12,6 +12,7 @@ class AuthzSettings(GrpcServerSettings):
     model_config = SettingsConfigDict(env_prefix="AUTHZ_", frozen=True)
 
     port: int = 50051
+    metrics_port: int = 9101  # GET /metrics; with several workers, all of theirs (parent serves)
     # Processes serving the port together (SO_REUSEPORT), each a whole replica: one per core.
     workers: int = 1
     # How long Check waits for at_least_revision when the call has no shorter deadline.
