@@ -63,6 +63,7 @@ class RelayConfig:
     retention_s: float = 7 * 24 * 3600.0
     prune_interval_s: float = 300.0
     request_timeout_ms: int = 10000
+    kafka_wait_s: float = 30.0  # the longest a batch waits for Kafka before it is tried again
     declare: tuple[str, ...] = ()  # topics ensured at start (others before their first row)
     topics: TopicSettings = field(default_factory=TopicSettings)
 
@@ -118,7 +119,8 @@ class Relay:
             self._producer = producer
         return self._producer
 
-    async def _drop_producer(self) -> None:
+    async def close(self) -> None:
+        """Stop the Kafka producer; a later batch starts a new one."""
         if self._producer is not None:
             producer, self._producer = self._producer, None
             with contextlib.suppress(Exception):
@@ -199,8 +201,16 @@ class Relay:
             )
             if not rows:
                 return 0
-            await self.declare({row["topic"] for row in rows})
-            outcome = await self._send(rows)
+            # Kafka's wait happens inside this transaction: the session must outlive it (a pool's
+            # idle-in-transaction limit would otherwise end it after Kafka took the rows, and
+            # they would be sent again), and the wait itself has an end.
+            wait_s = self.config.kafka_wait_s
+            await conn.execute(
+                f"SET LOCAL idle_in_transaction_session_timeout = {int(wait_s * 1000) + 30_000}"
+            )
+            async with asyncio.timeout(wait_s):  # run() drops the producer and retries
+                await self.declare({row["topic"] for row in rows})
+                outcome = await self._send(rows)
             await conn.execute(
                 "UPDATE outbox SET sent_at = now(),"
                 " payload = CASE WHEN erase_when_sent THEN ''::bytea ELSE payload END"
@@ -306,7 +316,7 @@ class Relay:
                     metrics.FAILURES.inc()
                     await self._sample()
                     log.warning("outbox relay: %r; retrying in %.1f s", exc, backoff)
-                    await self._drop_producer()
+                    await self.close()
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.config.backoff_max_s)
                     continue
@@ -319,4 +329,4 @@ class Relay:
                     await listener.remove_listener(NOTIFY_CHANNEL, self._on_notify)
                 with contextlib.suppress(Exception):
                     await self.pool.release(listener)
-            await self._drop_producer()
+            await self.close()
