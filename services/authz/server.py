@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -21,16 +22,23 @@ from services.authz.access import Access
 from services.authz.api_keys import ApiKeys
 from services.authz.audit_events import OutboxEvents
 from services.authz.authentication import Authenticator
+from services.authz.governance.dry_run import DryRun
+from services.authz.governance.gate import Gate
+from services.authz.governance.opa_client import OpaClient, OpaUnavailable
 from services.authz.grpc_api.access_servicer import AccessServicer
 from services.authz.grpc_api.api_key_servicer import ApiKeyServicer
 from services.authz.grpc_api.errors import authenticated
+from services.authz.grpc_api.governance_servicer import add_governance_service
 from services.authz.grpc_api.management_servicers import add_management_services
 from services.authz.guard import Guard
 from services.authz.management import Management
+from services.authz.management.operation_access import OperationAccess
 from services.authz.policy_state import PolicyState, follow_policy_log
 from services.authz.settings import AuthzSettings
 from services.authz.store.connections import Connections, session_settings
 from services.authz.store.schema import migrate_authz
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -56,18 +64,24 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
         server_settings=session_settings(settings.statement_timeout_ms, settings.lock_timeout_ms),
     )
     background: list[asyncio.Task[None]] = []
+    opa = OpaClient(settings.opa_url, settings.opa_timeout_s)
     try:
         db = Connections(pool, settings.pool_acquire_timeout_s)
         state = PolicyState()
         events = OutboxEvents(settings.audit_topic)
         authenticator = Authenticator(db, settings.token_cache_s)
         guard = Guard(state, db, events)
-        management = Management(db, state, events, guard, authenticator.forget)
+        gate = Gate(opa)
+        management = Management(db, state, events, guard, authenticator.forget, gate)
         proxies = parse_networks(settings.trusted_proxies)
         async with pool.acquire() as conn:
             await migrate_authz(conn)
             await state.load(conn)
         await management.sync_managed_lines()
+        try:  # OPA keeps nothing: fill it from the store (an evaluation refills what it lacks)
+            log.info("governance: %d policies pushed to OPA", await gate.refill(db))
+        except OpaUnavailable as e:
+            log.warning("governance: OPA not reachable at start-up (%s)", e)
 
         def register(server: grpc.aio.Server) -> list[str]:
             access = AccessServicer(
@@ -81,6 +95,10 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
             api_keys = ApiKeyServicer(ApiKeys(management.writer, guard, authenticator.forget))
             pb_grpc.add_ApiKeyServiceServicer_to_server(
                 authenticated(api_keys, "ApiKeyService", authenticator, proxies), server
+            )
+            dry_run = DryRun(db, OperationAccess(guard), gate)
+            names.append(
+                add_governance_service(server, management, dry_run, authenticator, proxies)
             )
             return [*names, _service("ApiKeyService")]
 
@@ -111,3 +129,4 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         await pool.close()
+        await opa.close()

@@ -34,3 +34,8 @@ class AuthzSettings(GrpcServerSettings):
     # How long a token lookup is trusted before the store is asked again (a revoke in this
     # replica applies at once; in others within this time).
     token_cache_s: float = 5.0
+    # Governance: the OPA server that evaluates the policy sets (scripts/stack: OPA_URL), and
+    # how long one evaluation may take. It runs inside the write holding the revision lock:
+    # keep it short; past it, each policy set's failure mode decides.
+    opa_url: str = "http://127.0.0.1:8181"
+    opa_timeout_s: float = 0.5

@@ -146,6 +146,29 @@ class Tx:
         )
         return [_stored(r) for r in rows]
 
+    async def policy_sets_in(self, scope_paths: list[str]) -> list[Stored]:
+        """The policy sets defined in these scopes (exact paths: a change's scope chain)."""
+        rows = await self.conn.fetch(
+            "SELECT kind, body, etag FROM entities WHERE kind = 'policy_set'"
+            " AND scope = ANY($1::text[])",
+            scope_paths,
+        )
+        return [_stored(r) for r in rows]
+
+    async def policy_sets_using(self, scope: str, identifier: str) -> list[Stored]:
+        rows = await self.conn.fetch(
+            "SELECT kind, body, etag FROM entities WHERE kind = 'policy_set'"
+            " AND body->'policies' @> $1::jsonb ORDER BY scope, identifier",
+            json.dumps([{"scope": scope, "identifier": identifier}]),
+        )
+        return [_stored(r) for r in rows]
+
+    async def all_governance_policies(self) -> list[Stored]:
+        rows = await self.conn.fetch(
+            "SELECT kind, body, etag FROM entities WHERE kind = 'governance_policy'"
+        )
+        return [_stored(r) for r in rows]
+
     async def permission_names(self) -> list[str]:
         rows = await self.conn.fetch("SELECT identifier FROM entities WHERE kind = 'permission'")
         return [r["identifier"] for r in rows]

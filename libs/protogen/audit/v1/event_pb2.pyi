@@ -63,6 +63,10 @@ class _ActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Action.ValueTy
     ACTION_ACCESS_DENIED: _Action.ValueType  # 10
     ACTION_REVOKE: _Action.ValueType  # 11
     ACTION_ROTATE: _Action.ValueType  # 12
+    ACTION_POLICY_VIOLATION: _Action.ValueType  # 18
+    """A change refused by an error-severity governance policy (nothing written)."""
+    ACTION_POLICY_UNAVAILABLE: _Action.ValueType  # 19
+    """A change refused because governance could not evaluate it (OPA away, policy set fails closed)."""
 
 class Action(_Action, metaclass=_ActionEnumTypeWrapper):
     """What was done. New actions are added at the end; consumers must accept unknown values."""
@@ -80,6 +84,10 @@ ACTION_LOGIN: Action.ValueType  # 9
 ACTION_ACCESS_DENIED: Action.ValueType  # 10
 ACTION_REVOKE: Action.ValueType  # 11
 ACTION_ROTATE: Action.ValueType  # 12
+ACTION_POLICY_VIOLATION: Action.ValueType  # 18
+"""A change refused by an error-severity governance policy (nothing written)."""
+ACTION_POLICY_UNAVAILABLE: Action.ValueType  # 19
+"""A change refused because governance could not evaluate it (OPA away, policy set fails closed)."""
 Global___Action: _TypeAlias = Action  # noqa: Y015
 
 @_typing.final
