@@ -89,6 +89,16 @@ def _scope_document(path: str) -> dict[str, str]:
     }
 
 
+# Fields a policy has no business reading (an API key's token prefixes).
+HIDDEN_FIELDS = ("token_prefixes",)
+
+
+def _visible(body: dict[str, Any] | None) -> dict[str, Any] | None:
+    if body is None:
+        return None
+    return {k: v for k, v in body.items() if k not in HIDDEN_FIELDS}
+
+
 def input_document(
     change: Change, caller: Caller, related: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -100,8 +110,8 @@ def input_document(
         "event": event_of(change.action),
         "scope": _scope_document(change.scope),
         "identifier": change.identifier,
-        "before": change.old,
-        "after": change.new,
+        "before": _visible(change.old),
+        "after": _visible(change.new),
         "caller": {"type": caller.type, "identifier": caller.identifier, "scope": caller.scope},
         **(related or {}),
     }
