@@ -19,6 +19,8 @@ BENCHMARKS = {
     " bare SQL, per typical filter",
     "authz_perf": "authz decisions beside pycasbin Enforcer/FastEnforcer, load from PostgreSQL,"
     " gRPC Check/BatchCheck beside an echo server (ghz), freshness across replicas",
+    "governance": "CreateRoleBinding write latency without policy sets, with one and with five"
+    " (evaluated by the stack's OPA), side by side in one run",
     "chaos": "audit pipeline under faults (projector/broker/PostgreSQL/authz down, rebalance,"
     " poison): lost, duplicated, chains, seconds until the trail is current (not in the default"
     " run: it brings its own broker and database and takes minutes)",

@@ -74,13 +74,10 @@ class Gate:
         chosen = governance.applicable(sets, change.kind, governance.event_of(change.action))
         if not chosen:
             return None
-        policies: dict[tuple[str, str], Stored] = {}
-        for s in chosen:
-            for ref in s.policies:
-                if (ref.scope, ref.identifier) not in policies:
-                    stored = await tx.get("governance_policy", ref.scope, ref.identifier)
-                    if stored is not None:
-                        policies[(ref.scope, ref.identifier)] = stored
+        keys = sorted({(ref.scope, ref.identifier) for s in chosen for ref in s.policies})
+        policies = {
+            (p.entity.scope, p.entity.identifier): p for p in await tx.governance_policies(keys)
+        }
         related = await related_of(tx, change.kind, change.new or change.old)
         document = governance.input_document(change, call.caller, related)
         denials = await self._deny_sets(list(policies.items()), document)

@@ -163,6 +163,16 @@ class Tx:
         )
         return [_stored(r) for r in rows]
 
+    async def governance_policies(self, keys: list[tuple[str, str]]) -> list[Stored]:
+        """The policies of these (scope, identifier) keys that exist, in one round trip."""
+        rows = await self.conn.fetch(
+            "SELECT kind, body, etag FROM entities WHERE kind = 'governance_policy'"
+            " AND (scope, identifier) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+            [scope for scope, _ in keys],
+            [identifier for _, identifier in keys],
+        )
+        return [_stored(r) for r in rows]
+
     async def all_governance_policies(self) -> list[Stored]:
         rows = await self.conn.fetch(
             "SELECT kind, body, etag FROM entities WHERE kind = 'governance_policy'"
