@@ -196,3 +196,16 @@ def test_governance_entities_round_trip_through_their_bodies() -> None:
     assert from_body("policy_set", to_body(s)) == s
     p = GovernancePolicy("a", "p", "n", "package x")
     assert from_body("governance_policy", to_body(p)) == p
+
+
+def test_the_audit_store_accepts_the_refusal_events() -> None:
+    """A refusal leaves authz as an AuditEvent (actions 18, 19) the projector decodes."""
+    from services.audit.event_decoding import record_from_event
+    from services.authz.audit_events import event_of
+    from services.authz.domain.audit import CallInfo
+
+    for action in ("POLICY_VIOLATION", "POLICY_UNAVAILABLE"):
+        change = Change(action, "role", "a/o", "r", None, {"x": 1}, {"governance": "deny"})
+        record = record_from_event(event_of(change, 7, CallInfo(Caller("USER", "alice", "a"))))
+        assert (record.action, record.resource_type) == (action, "ROLE")
+        assert record.resource_labels["governance"] == "deny"
