@@ -229,6 +229,9 @@ async def test_rego_that_does_not_compile_is_refused_with_opas_message_and_line(
         details = await refused(gov.policy("a", "p", typed), grpc.StatusCode.INVALID_ARGUMENT)
         assert "rego_type_error at line 4" in details
         assert "undefined function no_such_function" in details
+        boolean = 'package x\n\ndeny if { input.after.name == "x" }\n'
+        details = await refused(gov.policy("a", "p", boolean), grpc.StatusCode.INVALID_ARGUMENT)
+        assert "deny contains msg if" in details
         no_package = 'deny contains "x" if { true }\n'
         details = await refused(gov.policy("a", "p", no_package), grpc.StatusCode.INVALID_ARGUMENT)
         assert "package declaration" in details

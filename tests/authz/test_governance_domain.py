@@ -209,3 +209,15 @@ def test_the_audit_store_accepts_the_refusal_events() -> None:
         record = record_from_event(event_of(change, 7, CallInfo(Caller("USER", "alice", "a"))))
         assert (record.action, record.resource_type) == (action, "ROLE")
         assert record.resource_labels["governance"] == "deny"
+
+
+def test_deny_must_be_a_set_of_messages() -> None:
+    def head(**h: object) -> dict[str, object]:
+        return {"head": {"name": "deny", **h}}
+
+    key = {"type": "var", "value": "msg"}
+    yes = {"type": "boolean", "value": True}
+    assert governance.defines_deny_set({"rules": [head(key=key), head(key=key)]})
+    assert not governance.defines_deny_set({"rules": [head(value=yes)]})
+    assert not governance.defines_deny_set({"rules": [{"head": {"name": "allow", "key": key}}]})
+    assert not governance.defines_deny_set({})

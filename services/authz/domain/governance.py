@@ -276,3 +276,12 @@ def forbidden_references(ast: Any, package: str) -> list[str]:
 
     walk(ast)
     return sorted(found)
+
+
+def defines_deny_set(ast: Any) -> bool:
+    """Whether the module defines `deny` as a set (`deny contains msg if ...`): what an
+    evaluation reads. Anything else would leave `deny` undefined, and every change unevaluated."""
+    rules = ast.get("rules", []) if isinstance(ast, dict) else []
+    heads = [r.get("head", {}) for r in rules if isinstance(r, dict)]
+    deny = [h for h in heads if h.get("name") == "deny"]
+    return bool(deny) and all("key" in h and "value" not in h for h in deny)

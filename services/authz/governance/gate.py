@@ -131,6 +131,9 @@ class Gate:
                 "policy.rego",
                 f"may read only its input and its own rules; refused: {', '.join(forbidden)}",
             )
+        if not governance.defines_deny_set(ast):
+            await self.opa.delete_module(module)
+            raise InvalidArgument("policy.rego", "define the rule `deny contains msg if { ... }`")
 
     async def _refuse_if_used(self, tx: Tx, scope: str, identifier: str) -> None:
         users = await tx.policy_sets_using(scope, identifier)
