@@ -54,6 +54,15 @@ def _service(name: str) -> str:
     return pb.DESCRIPTOR.services_by_name[name].full_name
 
 
+async def _refill(gate: Gate, db: Connections) -> None:
+    try:
+        log.info("governance: %d policies pushed to OPA", await gate.refill(db))
+    except OpaUnavailable as e:
+        log.warning("governance: OPA not reachable at start-up (%s)", e)
+    except Exception:  # a background task: its failure is logged, never lost
+        log.warning("governance: filling OPA at start-up failed", exc_info=True)
+
+
 @contextlib.asynccontextmanager
 async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer]:
     """Migrate, load the policy, serve; on exit drain in-flight calls and close."""
@@ -78,10 +87,6 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
             await migrate_authz(conn)
             await state.load(conn)
         await management.sync_managed_lines()
-        try:  # OPA keeps nothing: fill it from the store (an evaluation refills what it lacks)
-            log.info("governance: %d policies pushed to OPA", await gate.refill(db))
-        except OpaUnavailable as e:
-            log.warning("governance: OPA not reachable at start-up (%s)", e)
 
         def register(server: grpc.aio.Server) -> list[str]:
             access = AccessServicer(
@@ -105,6 +110,9 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
         background.append(
             asyncio.create_task(follow_policy_log(pool, state, settings.poll_interval_s))
         )
+        # OPA keeps nothing: fill it from the store, beside serving (an evaluation pushes any
+        # version it finds missing, so nothing waits for this).
+        background.append(asyncio.create_task(_refill(gate, db)))
         if settings.run_relay:
             relay = Relay(
                 pool,

@@ -4,15 +4,18 @@ changed on one replica applied by another, and the audit trail of every evaluati
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 import grpc
 import pytest
 
 from audit.v1 import event_pb2 as ev
 from authz.v1 import authz_pb2 as pb
 from authz.v1 import governance_pb2 as gpb
+from services.authz.domain import governance
 from services.authz.server import running_server
 from tests.authz.clients import bind, create_user, settings_for, user, user_token
 from tests.authz.governance_clients import Gov, client_of, events_of, governed, readme_example
@@ -437,3 +440,26 @@ async def test_a_policy_changed_on_one_replica_applies_on_another(
         await role(second, "a", "r3", "core_secret_access", "core_pipeline_execute")
         for client in (first, second):
             await client.authz.channel.close(None)
+
+
+async def test_a_started_server_fills_an_empty_opa_from_the_database(
+    database_url: str, tmp_path: Path
+) -> None:
+    with own_opa(tmp_path) as opa:
+        async with governed(database_url, opa.url) as gov:
+            await gov.policy("a", "sod", readme_example("separation-of-duties"))
+        opa.stop()
+        opa.start()  # empty
+        module = f"{opa.url}/v1/policies/{governance.module_id('a', 'sod')}"
+        assert await status_of(module) == 404
+        async with governed(database_url, opa.url):
+            for _ in range(200):  # the refill runs beside serving
+                if await status_of(module) == 200:
+                    break
+                await asyncio.sleep(0.05)
+            assert await status_of(module) == 200
+
+
+async def status_of(url: str) -> int:
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return response.status

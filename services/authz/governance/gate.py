@@ -154,5 +154,8 @@ class Gate:
         async with db.acquire() as conn:
             stored = await Tx(conn).all_governance_policies()
         for s in stored:
-            await self.push(s)
+            try:
+                await self.push(s)
+            except RegoRejected as e:  # e.g. after an OPA upgrade: its sets go unevaluated
+                log.warning("governance: OPA refuses stored policy %s: %s", s.entity.identifier, e)
         return len(stored)
