@@ -1,0 +1,3 @@
+from tests.audit.query_fixtures import api
+
+__all__ = ["api"]
