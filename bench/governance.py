@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import platform
 import time
 
@@ -100,7 +101,7 @@ async def main(argv: list[str]) -> None:
     console.print(
         f"governance benchmark: {args.samples} CreateRoleBinding calls per series after"
         f" {WARM_UP} warm-up calls, interleaved; OPA {where.opa_url};"
-        f" python {platform.python_version()}"
+        f" python {platform.python_version()}; load average {os.getloadavg()[0]:.1f}"
     )
     async with fresh_database(where.database_url) as database_url:
         settings = AuthzSettings(
@@ -154,6 +155,7 @@ async def main(argv: list[str]) -> None:
             [(rows["none"], None), (rows["one"], rows["none"]), (rows["five"], rows["none"])],
         )
     )
+    console.print(f"load average at the end: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
     for name in ("one", "five"):
         added = {q: (rows[name].quantile(q) - rows["none"].quantile(q)) * 1000 for q in (50, 99)}
         console.print(
