@@ -69,14 +69,16 @@ class Gate:
         """What the policy sets say of the change; None when none targets it (OPA not asked)."""
         if change.kind not in governance.GOVERNED_KINDS:
             return None
-        chain = scopes.ancestors_and_self(change.scope)
-        sets: list[PolicySet] = [s.entity for s in await tx.policy_sets_in(chain)]
+        in_chain, named = await tx.policy_sets_in(scopes.ancestors_and_self(change.scope))
+        sets: list[PolicySet] = [s.entity for s in in_chain]
         chosen = governance.applicable(sets, change.kind, governance.event_of(change.action))
         if not chosen:
             return None
-        keys = sorted({(ref.scope, ref.identifier) for s in chosen for ref in s.policies})
+        keys = {(ref.scope, ref.identifier) for s in chosen for ref in s.policies}
         policies = {
-            (p.entity.scope, p.entity.identifier): p for p in await tx.governance_policies(keys)
+            (p.entity.scope, p.entity.identifier): p
+            for p in named
+            if (p.entity.scope, p.entity.identifier) in keys
         }
         related = await related_of(tx, change.kind, change.new or change.old)
         document = governance.input_document(change, call.caller, related)

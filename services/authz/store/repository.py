@@ -146,30 +146,29 @@ class Tx:
         )
         return [_stored(r) for r in rows]
 
-    async def policy_sets_in(self, scope_paths: list[str]) -> list[Stored]:
-        """The policy sets defined in these scopes (exact paths: a change's scope chain)."""
+    async def policy_sets_in(self, scope_paths: list[str]) -> tuple[list[Stored], list[Stored]]:
+        """The policy sets defined in these scopes (exact paths: a change's scope chain), and
+        the policies their enabled ones name: one round trip, inside the write's lock."""
         rows = await self.conn.fetch(
-            "SELECT kind, body, etag FROM entities WHERE kind = 'policy_set'"
-            " AND scope = ANY($1::text[])",
+            "WITH sets AS (SELECT kind, body, etag FROM entities WHERE kind = 'policy_set'"
+            " AND scope = ANY($1::text[]))"
+            " SELECT kind, body, etag FROM sets UNION ALL"
+            " SELECT kind, body, etag FROM entities WHERE kind = 'governance_policy'"
+            " AND (scope, identifier) IN (SELECT r->>'scope', r->>'identifier' FROM sets,"
+            " jsonb_array_elements(sets.body->'policies') r WHERE (sets.body->>'enabled')::bool)",
             scope_paths,
         )
-        return [_stored(r) for r in rows]
+        found = [_stored(r) for r in rows]
+        return (
+            [s for s in found if s.entity.kind == "policy_set"],
+            [s for s in found if s.entity.kind == "governance_policy"],
+        )
 
     async def policy_sets_using(self, scope: str, identifier: str) -> list[Stored]:
         rows = await self.conn.fetch(
             "SELECT kind, body, etag FROM entities WHERE kind = 'policy_set'"
             " AND body->'policies' @> $1::jsonb ORDER BY scope, identifier",
             json.dumps([{"scope": scope, "identifier": identifier}]),
-        )
-        return [_stored(r) for r in rows]
-
-    async def governance_policies(self, keys: list[tuple[str, str]]) -> list[Stored]:
-        """The policies of these (scope, identifier) keys that exist, in one round trip."""
-        rows = await self.conn.fetch(
-            "SELECT kind, body, etag FROM entities WHERE kind = 'governance_policy'"
-            " AND (scope, identifier) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
-            [scope for scope, _ in keys],
-            [identifier for _, identifier in keys],
         )
         return [_stored(r) for r in rows]
 
