@@ -25,6 +25,7 @@ from tests.security.attackers import outbox_events
 pytestmark = pytest.mark.integration
 
 SA = pb.PRINCIPAL_TYPE_SERVICE_ACCOUNT
+CALL_TIMEOUT_S = 60  # a hung call fails the test with its name, not the whole run's timeout
 
 
 def service_account(identifier: str, scope: str = "") -> pb.Principal:
@@ -35,13 +36,14 @@ async def role(gov: Gov, scope: str, identifier: str, *permissions: str) -> pb.R
     return await gov.authz.roles.CreateRole(
         pb.CreateRoleRequest(
             role=pb.Role(scope=scope, identifier=identifier, permissions=permissions)
-        )
+        ),
+        timeout=CALL_TIMEOUT_S,
     )
 
 
 async def refused(call: object, code: grpc.StatusCode) -> str:
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await call  # type: ignore[misc]
+        await asyncio.wait_for(call, CALL_TIMEOUT_S)  # type: ignore[arg-type]
     assert raised.value.code() == code, raised.value.details()
     return raised.value.details() or ""
 
@@ -374,7 +376,7 @@ async def test_opa_away_fails_closed_or_open_per_policy_set_and_is_refilled_when
                 failure_mode=gpb.FAILURE_MODE_OPEN,
             )  # fmt: skip
             await role(gov, "a", "before", "core_pipeline_view")
-            opa.stop()
+            await asyncio.to_thread(opa.stop)  # the server (same event loop) keeps serving
             details = await refused(
                 role(gov, "a", "during", "core_pipeline_view"), grpc.StatusCode.UNAVAILABLE
             )
@@ -397,7 +399,7 @@ async def test_opa_away_fails_closed_or_open_per_policy_set_and_is_refilled_when
             assert group_created.resource.labels["governance"] == "warn"
             assert group_created.resource.labels["governance_policy_sets"] == "a/groups=unevaluated"
             # Back, and empty: the policies come from the database again.
-            opa.start()
+            await asyncio.to_thread(opa.start)
             await refused(
                 role(gov, "a", "after", "core_secret_access", "core_pipeline_execute"),
                 grpc.StatusCode.FAILED_PRECONDITION,
@@ -448,8 +450,8 @@ async def test_a_started_server_fills_an_empty_opa_from_the_database(
     with own_opa(tmp_path) as opa:
         async with governed(database_url, opa.url) as gov:
             await gov.policy("a", "sod", readme_example("separation-of-duties"))
-        opa.stop()
-        opa.start()  # empty
+        await asyncio.to_thread(opa.stop)
+        await asyncio.to_thread(opa.start)  # empty
         module = f"{opa.url}/v1/policies/{governance.module_id('a', 'sod')}"
         assert await status_of(module) == 404
         async with governed(database_url, opa.url):
