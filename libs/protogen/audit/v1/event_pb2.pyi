@@ -71,6 +71,10 @@ class _ActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Action.ValueTy
     ACTION_INVITE_REVOKE: _Action.ValueType  # 15
     ACTION_INVITE_ACCEPT: _Action.ValueType  # 16
     ACTION_INVITE_EXPIRE: _Action.ValueType  # 17
+    ACTION_POLICY_VIOLATION: _Action.ValueType  # 18
+    """A change refused by an error-severity governance policy (nothing written)."""
+    ACTION_POLICY_UNAVAILABLE: _Action.ValueType  # 19
+    """A change refused because governance could not evaluate it (OPA away, policy set fails closed)."""
 
 class Action(_Action, metaclass=_ActionEnumTypeWrapper):
     """What was done. New actions are added at the end; consumers must accept unknown values."""
@@ -96,6 +100,10 @@ ACTION_INVITE_RESEND: Action.ValueType  # 14
 ACTION_INVITE_REVOKE: Action.ValueType  # 15
 ACTION_INVITE_ACCEPT: Action.ValueType  # 16
 ACTION_INVITE_EXPIRE: Action.ValueType  # 17
+ACTION_POLICY_VIOLATION: Action.ValueType  # 18
+"""A change refused by an error-severity governance policy (nothing written)."""
+ACTION_POLICY_UNAVAILABLE: Action.ValueType  # 19
+"""A change refused because governance could not evaluate it (OPA away, policy set fails closed)."""
 Global___Action: _TypeAlias = Action  # noqa: Y015
 
 @_typing.final
