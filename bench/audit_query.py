@@ -23,6 +23,11 @@ every request includes the authz check the servicer makes. Filters (all in acct0
     d1  + text: a common word of resource identifiers ("falcon", ~2% of them)
     d2  + text: one resource identifier but its last digit (a handful of matches)
     d3  + text that matches nothing
+    d4  + text "falcon" and the median user     d5  + text "falcon" and the most frequent type
+
+Free text is words (services/audit/domain/text_search.py): list_events searches day windows
+newest first until the page is full, so a text search is one statement per window; the "bare
+SQL" series is services.audit.store.queries.list_events itself on a connection of its own.
 
 For each, the first page, and the tenth page (--page; its token is reached by following
 next_page_token nine times, untimed, then that same tenth request is timed again and again; a
@@ -45,6 +50,10 @@ round trip to the query server, and the authz Explain the servicer sends); EXPLA
 BUFFERS) of each first-page statement, as the custom plan and as the generic plan.
 --setup-sql runs statements first (e.g. a CREATE INDEX to try).
 
+Last, insert throughput (--insert-events, default 20,000; bench/audit_query_inserts.py): the
+same events written by repository.write_batch into two fresh stores, one with the free-text
+index of migration 0006 and one with the trigram indexes it replaced, batch by batch in turn.
+
     .venv/bin/python -m bench.audit_query                       # 10M events, then dropped
     .venv/bin/python -m bench.audit_query --events 1000000 --keep
     .venv/bin/python -m bench.audit_query --database-url postgresql://.../bench_xxx \
@@ -66,7 +75,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -82,16 +91,18 @@ from audit.v1 import query_pb2 as q
 from audit.v1 import query_pb2_grpc as q_grpc
 from authz.v1 import authz_pb2 as apb
 from authz.v1 import authz_pb2_grpc as apb_grpc
+from bench import audit_query_inserts
 from bench.endpoints import endpoints, unique_name, with_database
 from bench.report import Latency, latency_table, ratio
 from services.audit.access_control import AUDIT_TYPE, AUDIT_VIEW
 from services.audit.domain.query import EventQuery
+from services.audit.domain.records import AuditRecord
+from services.audit.domain.text_search import Window, day_number
 from services.audit.grpc_api.converters import query_of
 from services.audit.query_server import running_query_server
 from services.audit.settings import AuditSettings
-from services.audit.store import repository
+from services.audit.store import queries, repository
 from services.audit.store.event_queries import where
-from services.audit.store.queries import SELECT_RECORD
 from services.authz.bootstrap import bootstrap_admin
 from services.authz.server import running_server
 from services.authz.settings import AuthzSettings
@@ -169,11 +180,21 @@ def _weighted_index(random_column: str, weights: list[float]) -> str:
     return f"CASE {' '.join(whens)} ELSE {len(weights)} END"
 
 
+# The columns GENERATE fills, named here (not the store's list) so that a column added later
+# with a default does not break the benchmark; chain_key_id and the like take their defaults.
+GENERATED_COLUMNS = [
+    "event_id", "occurred_at", "account", "organization", "project", "module",
+    "principal_type", "principal_id", "principal_email", "action", "resource_type",
+    "resource_id", "resource_labels", "client_ip", "user_agent", "request_id",
+    "old_state", "new_state", "policy_revision", "schema_version", "chain_seq", "prev_hash",
+    "hash",
+]  # fmt: skip
+
 # One chunk of generated rows: $1, $2 the series bounds, $3 the newest moment. Each subquery
 # level computes what the next one needs; the innermost one draws the random numbers (a
 # subquery with volatile functions is not pulled up, so they are drawn once per row).
 GENERATE = f"""
-INSERT INTO audit_events ({", ".join(repository.ALL_COLUMNS)})
+INSERT INTO audit_events ({", ".join(GENERATED_COLUMNS)})
 SELECT gen_random_uuid(), occurred_at, account, organization, project, module, principal_type,
     principal_id, principal_email, action, resource_type, resource_id, resource_labels, client_ip,
     user_agent, request_id,
@@ -272,7 +293,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--page", type=int, default=10, help="the later page measured besides the first"
     )
     parser.add_argument(
-        "--filters", default="a,b1,b2,c1,c2,d1,d2,d3", help="which filters (comma-separated)"
+        "--filters", default="a,b1,b2,c1,c2,d1,d2,d3,d4,d5", help="which filters (comma-separated)"
     )
     parser.add_argument(
         "--phase-timeout", type=float, default=60.0, help="seconds per series (samples stop)"
@@ -295,6 +316,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
         " INDEX to try (then ANALYZE); repeatable",
     )
     parser.add_argument("--no-explain", action="store_true", help="skip the EXPLAIN part")
+    parser.add_argument(
+        "--insert-events",
+        type=int,
+        default=20_000,
+        help="events written into two fresh stores, with the free-text index of migration 0006"
+        " and with the trigram indexes it replaced, alternating batch by batch (0: skip)",
+    )
+    parser.add_argument(
+        "--insert-batch", type=int, default=2000, help="events per write_batch (the projector's)"
+    )
     return parser.parse_args(argv)
 
 
@@ -474,19 +505,25 @@ async def pick_filters(conn: asyncpg.Connection, now: datetime, enough: int) -> 
         Filter("d1", "+ text 'falcon'", _filter(text="falcon")),
         Filter("d2", f"+ text '{specific}'", _filter(text=specific)),
         Filter("d3", "+ text 'no-such-thing'", _filter(text="no-such-thing")),
+        Filter(
+            "d4",
+            f"+ text 'falcon' + median user {median}",
+            _filter(text="falcon", principals=[principal(median)]),
+        ),
+        Filter(
+            "d5",
+            f"+ text 'falcon' + type {common}",
+            _filter(text="falcon", resource_types=[common]),
+        ),
     ]
 
 
-def statement(
-    query: EventQuery, after: tuple[datetime, str] | None, limit: int
-) -> tuple[str, list[object]]:
-    """The statement and parameters services.audit.store.queries.list_events sends."""
-    clause, params = where(query, after)
-    sql = (
-        f"{SELECT_RECORD} WHERE {clause} ORDER BY occurred_at DESC, event_id DESC"
-        f" LIMIT {int(limit)}"
-    )
-    return sql, params
+def whole_range(query: EventQuery) -> Window | None:
+    """One window over the whole range (to count a text search's matches)."""
+    if not query.text:
+        return None
+    last = day_number(query.end - timedelta(microseconds=1))
+    return Window(query.start, query.end, day_number(query.start), last)
 
 
 # ---------------------------------------------------------------- measuring
@@ -541,17 +578,16 @@ async def measure(
     size = args.page_size
 
     def sql_call(after: tuple[datetime, str] | None) -> Callable[[], Awaitable[Any]]:
-        async def call() -> list[asyncpg.Record]:
+        async def call() -> list[AuditRecord]:
             query = query_of(f.message, datetime.now(UTC), RETENTION_DAYS)
-            sql, params = statement(query, after, size + 1)
-            return await conn.fetch(sql, *params)
+            return await queries.list_events(conn, query, after, size + 1)
 
         return call
 
     # Walk to the later page both ways (untimed): its page token, and its keyset position.
     token, after = "", None
     positions: list[tuple[str, tuple[datetime, str] | None]] = []
-    pages: list[tuple[q.ListEventsResponse, list[asyncpg.Record]]] = []
+    pages: list[tuple[q.ListEventsResponse, list[AuditRecord]]] = []
     for _ in range(args.page):
         positions.append((token, after))
         response = await client.page(f.message, token)
@@ -560,11 +596,11 @@ async def measure(
         if not response.next_page_token or len(rows) <= size:
             break
         token, last = response.next_page_token, rows[size - 1]
-        after = (last["occurred_at"], str(last["event_id"]))
+        after = (last.occurred_at, str(last.event_id))
     results = []
     for page in (1, args.page) if len(pages) == args.page else (1,):
         (page_token, page_after), (response, rows) = positions[page - 1], pages[page - 1]
-        same = [e.event_id for e in response.events] == [str(r["event_id"]) for r in rows[:size]]
+        same = [e.event_id for e in response.events] == [str(r.event_id) for r in rows[:size]]
 
         async def grpc_call(page_token: str = page_token) -> q.ListEventsResponse:
             return await client.page(f.message, page_token)
@@ -659,29 +695,37 @@ def _literal(value: object) -> str:
 
 
 async def explain(conn: asyncpg.Connection, f: Filter, size: int) -> list[str]:
-    """EXPLAIN (ANALYZE, BUFFERS) of the first-page statement: the custom plan (for these
-    values), and the generic plan a cached prepared statement may switch to."""
+    """EXPLAIN (ANALYZE, BUFFERS) of the first-page statements (a text search: one per day
+    window, newest first, until the page is full, as list_events sends them): the custom plan
+    (for these values), and the generic plan a cached prepared statement may switch to."""
     query = query_of(f.message, datetime.now(UTC), RETENTION_DAYS)
-    sql, params = statement(query, None, size + 1)
+    windows = queries.search_windows(query, None) if query.text else [None]
     lines = []
     for kind in ("custom", "generic"):
-        await conn.execute(f"PREPARE bench_explain AS {sql}")
-        try:
-            await conn.execute(f"SET plan_cache_mode = force_{kind}_plan")
-            values = ", ".join(_literal(p) for p in params)
-            raw = await conn.fetchval(
-                f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE bench_explain({values})"
+        found = 0
+        for n, window in enumerate(windows, start=1):
+            sql, params = queries.statement(query, None, size + 1 - found, window)
+            await conn.execute(f"PREPARE bench_explain AS {sql}")
+            try:
+                await conn.execute(f"SET plan_cache_mode = force_{kind}_plan")
+                values = ", ".join(_literal(p) for p in params)
+                raw = await conn.fetchval(
+                    f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE bench_explain({values})"
+                )
+            finally:
+                await conn.execute("RESET plan_cache_mode")
+                await conn.execute("DEALLOCATE bench_explain")
+            plan = json.loads(raw)[0]
+            planning, execution = plan.get("Planning Time", 0.0), plan["Execution Time"]
+            what = f", day window {n}/{len(windows)}" if window else ""
+            lines.append(
+                f"{f.label}, first page{what}, {kind} plan:"
+                f" planning {planning:.2f} ms, execution {execution:.2f} ms"
             )
-        finally:
-            await conn.execute("RESET plan_cache_mode")
-            await conn.execute("DEALLOCATE bench_explain")
-        plan = json.loads(raw)[0]
-        planning, execution = plan.get("Planning Time", 0.0), plan["Execution Time"]
-        lines.append(
-            f"{f.label}, first page, {kind} plan:"
-            f" planning {planning:.2f} ms, execution {execution:.2f} ms"
-        )
-        lines += ["    " + line for line in _plan_lines(plan["Plan"])]
+            lines += ["    " + line for line in _plan_lines(plan["Plan"])]
+            found += plan["Plan"].get("Actual Rows", 0)
+            if found >= size + 1:
+                break
     return lines
 
 
@@ -771,6 +815,26 @@ async def main(argv: list[str]) -> None:
             await run(console, args, url, conn, filters, count, modes)
         finally:
             await conn.close()
+    if args.insert_events > 0:
+        await insert_comparison(console, server_url, args.insert_events, args.insert_batch)
+
+
+async def insert_comparison(console: Console, server_url: str, n: int, batch: int) -> None:
+    console.print(f"insert throughput: {n:,} events into two fresh stores, batches of {batch:,}")
+    before, after = await audit_query_inserts.compare(server_url, n, batch)
+    table = Table(title="Insert throughput into the store, same run", title_justify="left")
+    for column in ("what", "batch", "events", "seconds", "events/s", "vs trigram"):
+        table.add_column(column, justify="left" if column == "what" else "right")
+    for row in (before, after):
+        table.add_row(
+            row.what,
+            row.batch,
+            f"{row.events:,}",
+            f"{row.seconds:.2f}",
+            f"{row.per_second:,.0f}",
+            ratio(row.per_second, before.per_second),
+        )
+    console.print(table)
 
 
 def database_name(url: str) -> str:
@@ -791,7 +855,8 @@ async def run(
     )
     matches = {}
     for f in filters:
-        clause, params = where(query_of(f.message, datetime.now(UTC), RETENTION_DAYS))
+        query = query_of(f.message, datetime.now(UTC), RETENTION_DAYS)
+        clause, params = where(query, None, whole_range(query))
         matches[f.key] = await conn.fetchval(
             f"SELECT count(*) FROM audit_events WHERE {clause}", *params
         )

@@ -36,3 +36,7 @@ class MailerSettings(BaseSettings):
     health_port: int = 8083
     health_max_failing_s: float = 300.0
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    # Prometheus metrics: GET http://metrics_host:metrics_port/metrics (0: a free port, -1: off).
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9103

@@ -56,12 +56,6 @@ def test_value_lists_exclusions_and_networks() -> None:
     assert params[3:] == [["CREATE", "DELETE"], ["authz"], ["10.0.0.0/8"]]
 
 
-def test_text_is_one_escaped_pattern_for_both_columns() -> None:
-    clause, params = where(query(text="50%_off\\"))
-    assert clause.endswith("(resource_id ILIKE $4 OR principal_email ILIKE $4)")
-    assert params[3] == "%50\\%\\_off\\\\%"
-
-
 def test_a_keyset_position_continues_after_it() -> None:
     event_id = str(uuid.UUID(int=7))
     clause, params = where(query(), (START, event_id))

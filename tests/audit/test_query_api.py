@@ -19,6 +19,7 @@ from audit.v1 import event_pb2 as ev
 from audit.v1 import query_pb2 as q
 from services.audit.domain.records import AuditRecord
 from tests.audit.query_fixtures import NOW, QueryApi, record, store, viewer_of
+from tests.audit.text_oracle import text_matches
 
 pytestmark = pytest.mark.integration
 
@@ -109,9 +110,7 @@ def oracle(records: list[AuditRecord], f: q.EventFilter) -> list[str]:
             not f.exclude_login_events or r.action != "LOGIN",
             not f.exclude_system_events or r.principal_type != "SYSTEM",
             not f.client_networks or in_network(r.client_ip, list(f.client_networks)),
-            not f.text
-            or f.text.lower() in r.resource_id.lower()
-            or f.text.lower() in r.principal_email.lower(),
+            not f.text or text_matches(f.text, r.resource_id, r.principal_email),
         ]
         if all(checks):
             kept.append(r)
@@ -165,6 +164,7 @@ FILTERS: dict[str, q.EventFilter] = {
     "an address": f(preset=q.TIME_PRESET_LAST_90_DAYS, client_networks=["192.168.1.7"]),
     "text in an email": f(preset=q.TIME_PRESET_LAST_90_DAYS, text="CORP"),
     "text in a resource id": f(preset=q.TIME_PRESET_LAST_90_DAYS, text="r1"),
+    "text of two words, the last unfinished": f(preset=q.TIME_PRESET_LAST_90_DAYS, text="Corp-TE"),
     "combined": f(
         preset=q.TIME_PRESET_LAST_90_DAYS,
         scopes=scopes("a/o"),

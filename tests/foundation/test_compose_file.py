@@ -63,3 +63,12 @@ def test_invitation_mail_reaches_the_catcher_and_links_to_the_console() -> None:
     url = services["authz"]["environment"]["AUTHZ_CONSOLE_URL"]
     assert url == f"http://127.0.0.1:{console_port}"
     assert f"127.0.0.1:{console_port}:{console_port}" in services["console"]["ports"]
+
+
+def test_authz_asks_the_pinned_opa_of_the_compose_file() -> None:
+    services = load()["services"]
+    assert re.fullmatch(r"openpolicyagent/opa:\d+\.\d+\.\d+(-debug)?", services["opa"]["image"])
+    assert services["authz"]["environment"]["AUTHZ_OPA_URL"] == "http://opa:8181"
+    assert "opa" in services["authz"]["depends_on"]
+    probe = " ".join(services["opa"]["healthcheck"]["test"])
+    assert "http://127.0.0.1:8181/health" in probe

@@ -15,6 +15,7 @@ from services.audit.domain.query import EventQuery
 from services.audit.domain.records import AuditRecord
 from services.audit.domain.saved_filters import EVERYONE, ONLY_ME, SavedFilter
 from services.audit.domain.scopes import check_scope
+from services.audit.domain.text_search import search_words
 from services.audit.query_service.chain_checks import ChainCheck
 from services.audit.query_service.saved_filters import SavedFilterDraft
 
@@ -47,6 +48,7 @@ def event_of(r: AuditRecord) -> ev.AuditEvent:
         new_state_json="" if r.new_state is None else json.dumps(r.new_state, sort_keys=True),
         policy_revision=r.policy_revision,
         schema_version=r.schema_version,
+        trace_id=r.trace_id,
     )
     event.occurred_at.FromDatetime(r.occurred_at)
     return event
@@ -123,8 +125,16 @@ def query_of(f: q.EventFilter, now: datetime, retention_days: int) -> query.Even
         exclude_login=f.exclude_login_events,
         exclude_system=f.exclude_system_events,
         networks=tuple(query.network(n) for n in networks),
-        text=bounds.text(f.text, "filter.text", bounds.MAX_TEXT),
+        text=_search_text(f.text),
     )
+
+
+def _search_text(text: str) -> str:
+    """Bounded, and holding a word to search for (services/audit/domain/text_search.py)."""
+    bounds.text(text, "filter.text", bounds.MAX_TEXT)
+    if text:
+        search_words(text)
+    return text
 
 
 def saved_message(row: SavedFilter) -> q.SavedFilter:

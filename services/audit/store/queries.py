@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -12,22 +12,42 @@ from services.audit.domain.errors import AlreadyExists, EtagMismatch, NotFound
 from services.audit.domain.query import EventQuery
 from services.audit.domain.records import AuditRecord
 from services.audit.domain.saved_filters import SavedFilter
+from services.audit.domain.text_search import Window, windows
 from services.audit.store.event_queries import where
 from services.audit.store.repository import RECORD_COLUMNS, Conn, record_of
 
 SELECT_RECORD = f"SELECT {', '.join(RECORD_COLUMNS)} FROM audit_events"
 
 
+def statement(
+    query: EventQuery, after: tuple[datetime, str] | None, limit: int, window: Window | None = None
+) -> tuple[str, list[object]]:
+    """One page (of one day window, for a text search) newest first, and its parameters."""
+    clause, params = where(query, after, window)
+    order = f"ORDER BY occurred_at DESC, event_id DESC LIMIT {int(limit)}"
+    sql = f"{SELECT_RECORD} WHERE {clause} {order}"
+    return sql, params
+
+
+def search_windows(query: EventQuery, after: tuple[datetime, str] | None) -> list[Window]:
+    """The day windows a text search walks, newest first, from the keyset position on."""
+    end = query.end if after is None else min(query.end, after[0] + timedelta(microseconds=1))
+    return windows(query.start, end)
+
+
 async def list_events(
     conn: Conn, query: EventQuery, after: tuple[datetime, str] | None, limit: int
 ) -> list[AuditRecord]:
-    clause, params = where(query, after)
-    rows = await conn.fetch(
-        f"{SELECT_RECORD} WHERE {clause} ORDER BY occurred_at DESC, event_id DESC"
-        f" LIMIT {int(limit)}",
-        *params,
-    )
-    return [record_of(r) for r in rows]
+    """A page newest first. Free text walks day windows newest first and stops when the page is
+    full: a frequent word is answered from the newest day, and only the index terms of the
+    days searched are read."""
+    found: list[AuditRecord] = []
+    for window in search_windows(query, after) if query.text else [None]:
+        sql, params = statement(query, after, limit - len(found), window)
+        found += [record_of(r) for r in await conn.fetch(sql, *params)]
+        if len(found) >= limit:
+            break
+    return found
 
 
 async def iterate_events(
