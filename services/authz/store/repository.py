@@ -138,13 +138,15 @@ class Tx:
         )
         return [_stored(r) for r in rows]
 
-    async def invited_users(self, account: str, identifiers: tuple[str, ...]) -> frozenset[str]:
-        """Which of these users of the account are INVITED (their grants wait for acceptance)."""
+    async def inactive_users(self, account: str, identifiers: tuple[str, ...]) -> frozenset[str]:
+        """Which of these users of the account are not ACTIVE: INVITED (their grants wait for
+        acceptance) or DISABLED (their grants wait for re-enabling)."""
         if not identifiers:
             return frozenset()
         rows = await self.conn.fetch(
             "SELECT identifier FROM entities WHERE kind = 'user' AND scope = $1"
-            " AND identifier = ANY($2::text[]) AND body->>'state' = 'INVITED'",
+            " AND identifier = ANY($2::text[])"
+            " AND coalesce(body->>'state', 'ACTIVE') <> 'ACTIVE'",
             account,
             list(identifiers),
         )
@@ -260,6 +262,18 @@ class Tx:
             json.dumps(response).encode(),
         )
 
+    async def token_prefixes_of_owner(
+        self, owner_kind: str, owner_scope: str, owner_identifier: str
+    ) -> list[str]:
+        rows = await self.conn.fetch(
+            "SELECT prefix FROM api_tokens WHERE owner_kind = $1 AND owner_scope = $2"
+            " AND owner_identifier = $3",
+            owner_kind,
+            owner_scope,
+            owner_identifier,
+        )
+        return [r["prefix"] for r in rows]
+
     async def revoke_tokens_of_owner(
         self, owner_kind: str, owner_scope: str, owner_identifier: str
     ) -> list[str]:
@@ -282,7 +296,7 @@ async def token_record(conn: Conn, prefix: str) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         "SELECT t.secret_hash, t.expires_at, t.revoked_at, t.owner_kind, t.owner_scope,"
         " t.owner_identifier, e.body->>'email' AS owner_email,"
-        # An invited user (not yet accepted) exists but authenticates no one.
+        # An invited (not yet accepted) or disabled user exists but authenticates no one.
         " e.identifier IS NOT NULL AND coalesce(e.body->>'state', 'ACTIVE') = 'ACTIVE'"
         " AS owner_exists"
         " FROM api_tokens t LEFT JOIN entities e ON e.kind = t.owner_kind"
