@@ -27,11 +27,12 @@ log = logging.getLogger(__name__)
 
 
 def serve_replica(number: int) -> None:
-    """One replica; worker 0 also runs the outbox relay (one publisher is enough)."""
+    """One replica; worker 0 also runs the outbox relay (one publisher is enough) and the
+    SCIM listener (a port of its own)."""
     settings = AuthzSettings()
     configure_logging(settings.log_level)
     if number:
-        settings = settings.model_copy(update={"run_relay": False})
+        settings = settings.model_copy(update={"run_relay": False, "scim_port": -1})
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -60,7 +60,9 @@ class Update:
             await derive_lines(tx, new, changes)
             if isinstance(new, User) and new.state != old.entity.state:
                 await _rederive_grants_of(tx, new, changes)
-                forgotten.extend(await tx.token_prefixes_of_owner("user", new.account, new.identifier))
+                forgotten.extend(
+                    await tx.token_prefixes_of_owner("user", new.account, new.identifier)
+                )
                 labels["state"] = new.state
             change = change_of("UPDATE", new, old.entity, new, **labels)
             return AtRevision(Stored(new, revision), revision), change

@@ -103,6 +103,20 @@ class Tx:
         )
         return [_stored(r) for r in rows]
 
+    async def find(self, kind: str, scope: str, field: str, value: str, limit: int) -> list[Stored]:
+        """Entities of the scope whose `field` equals `value` ignoring case (a superset for
+        case-exact callers to narrow), for the lookups identity providers make (SCIM)."""
+        expression = LOOKUP_FIELDS[(kind, field)]  # never an expression built from input
+        rows = await self.conn.fetch(
+            "SELECT kind, body, etag FROM entities WHERE kind = $1 AND scope = $2"
+            f" AND lower({expression}) = lower($3) ORDER BY identifier LIMIT $4",
+            kind,
+            scope,
+            value,
+            limit,
+        )
+        return [_stored(r) for r in rows]
+
     async def bindings_using_role(self, role_scope: str, role: str) -> list[Stored]:
         return await self._bindings(
             "body->>'role_scope' = $1 AND body->>'role' = $2", role_scope, role
@@ -285,6 +299,16 @@ class Tx:
             owner_identifier,
         )
         return [r["prefix"] for r in rows]
+
+
+# The fields Tx.find looks up: a user's login name (its identifier when it has none), external
+# ids, a group's name.
+LOOKUP_FIELDS = {
+    ("user", "user_name"): "coalesce(nullif(body->>'user_name', ''), identifier)",
+    ("user", "external_id"): "coalesce(body->>'external_id', '')",
+    ("user_group", "name"): "coalesce(body->>'name', '')",
+    ("user_group", "external_id"): "coalesce(body->>'external_id', '')",
+}
 
 
 def parse_log_lines(raw: str) -> list[PolicyLine]:
