@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import scim2_models as scim
 
+from services.scim import mapping
 from services.scim.resources import MAX_COUNT
 
 CONFIG = scim.ServiceProviderConfig(
@@ -24,4 +25,11 @@ CONFIG = scim.ServiceProviderConfig(
     ],
 )
 
-PROVIDER = scim.ScimProvider(models=[scim.User, scim.Group], config=CONFIG)
+PROVIDER = scim.ScimProvider(
+    models=[scim.User, scim.EnterpriseUser, scim.Group],
+    resource_types=[
+        scim.ResourceType.from_resource(mapping.USER_MODEL),
+        scim.ResourceType.from_resource(scim.Group),
+    ],
+    config=CONFIG,
+)

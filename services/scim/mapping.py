@@ -15,6 +15,8 @@ from pydantic import ValidationError
 
 from services.authz.domain.entities import Stored, User, UserGroup
 
+# Entra ID sends the enterprise extension by default: accepted, and not stored.
+USER_MODEL: Any = scim.User[scim.EnterpriseUser]
 USERS = "Users"
 GROUPS = "Groups"
 
@@ -42,7 +44,7 @@ def _email(address: str) -> list[scim.Email] | None:
 
 def user_resource(stored: Stored, base_url: str) -> scim.User[Any]:
     u: User = stored.entity
-    return scim.User(
+    resource: scim.User[Any] = USER_MODEL(
         id=u.identifier,
         external_id=u.external_id or None,
         user_name=u.user_name or u.identifier,
@@ -56,6 +58,7 @@ def user_resource(stored: Stored, base_url: str) -> scim.User[Any]:
             version=etag_of(stored),
         ),
     )
+    return resource
 
 
 def group_resource(stored: Stored, base_url: str) -> scim.Group:

@@ -45,7 +45,7 @@ class Kind:
     lookups: dict[str, str]  # SCIM attribute (lower case) -> store lookup field (Reads.find)
 
 
-_User: Any = scim.User  # generic over schema extensions; this service declares none
+_User: Any = mapping.USER_MODEL
 
 USER = Kind(
     "user",
