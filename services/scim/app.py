@@ -10,6 +10,7 @@ from typing import Any
 
 import scim2_models as scim
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -23,6 +24,7 @@ from services.authz.management import Management
 from services.scim import mapping
 from services.scim.discovery import CONFIG, PROVIDER
 from services.scim.errors import document, error, error_of
+from services.scim.mapping import USER_MODEL
 from services.scim.resources import GROUP, USER, Kind, Resources
 
 PREFIX = "/scim/v2/accounts/{account}"
@@ -77,6 +79,12 @@ def _resource_response(
     return _json(_dump(resource, context, request, kind), status, headers)
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own answers (no such path: 404, method not allowed: 405) as SCIM errors."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    return _error_response(error(status, "no such endpoint" if status == 404 else str(exc)))
+
+
 class ScimApi:
     def __init__(
         self,
@@ -122,6 +130,7 @@ class ScimApi:
     def app(self) -> Starlette:
         routes = [
             Route(f"{PREFIX}/ServiceProviderConfig", self.route(_config), methods=["GET"]),
+            Route(f"{PREFIX}/.search", self.route(_root_search), methods=["POST"]),
             Route(f"{PREFIX}/ResourceTypes", self.route(_resource_types), methods=["GET"]),
             Route(f"{PREFIX}/ResourceTypes/{{id}}", self.route(_resource_type), methods=["GET"]),
             Route(f"{PREFIX}/Schemas", self.route(_schemas), methods=["GET"]),
@@ -130,6 +139,7 @@ class ScimApi:
         for kind, endpoint in ((USER, mapping.USERS), (GROUP, mapping.GROUPS)):
             collection, item = _collection(kind), _item(kind)
             routes += [
+                Route(f"{PREFIX}/{endpoint}/.search", self.route(_search(kind)), methods=["POST"]),
                 Route(f"{PREFIX}/{endpoint}", self.route(collection), methods=["GET", "POST"]),
                 Route(
                     f"{PREFIX}/{endpoint}/{{id}}",
@@ -137,7 +147,22 @@ class ScimApi:
                     methods=["GET", "PUT", "PATCH", "DELETE"],
                 ),
             ]
-        return Starlette(routes=routes)
+        return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+
+
+async def _listing_response(
+    resources: Resources, kinds: tuple[Kind, ...], query: Any, listing_model: Any
+) -> Response:
+    page, total = await resources.search(kinds, query)
+    listing = listing_model(
+        total_results=total,
+        start_index=max(query.start_index or 1, 1),
+        items_per_page=len(page),
+        resources=page,
+    )
+    return _json(
+        listing.model_dump(scim_ctx=scim.Context.SEARCH_RESPONSE, response_parameters=query)
+    )
 
 
 def _collection(kind: Kind) -> Handler:
@@ -150,18 +175,32 @@ def _collection(kind: Kind) -> Handler:
         query = kind.search_request.model_validate(
             _query(request), scim_ctx=scim.Context.SEARCH_REQUEST
         )
-        page, total = await resources.search(kind, query)
-        listing = kind.list_response(
-            total_results=total,
-            start_index=max(query.start_index or 1, 1),
-            items_per_page=len(page),
-            resources=page,
-        )
-        return _json(
-            listing.model_dump(scim_ctx=scim.Context.SEARCH_RESPONSE, response_parameters=query)
-        )
+        return await _listing_response(resources, (kind,), query, kind.list_response)
 
     return handle
+
+
+def _search(kind: Kind) -> Handler:
+    """POST /.search: the query in a SearchRequest document (RFC 7644 section 3.4.3)."""
+
+    async def handle(request: Request, resources: Resources) -> Response:
+        query = kind.search_request.model_validate(
+            await _body(request), scim_ctx=scim.Context.SEARCH_REQUEST
+        )
+        return await _listing_response(resources, (kind,), query, kind.list_response)
+
+    return handle
+
+
+_ANY_RESOURCE: Any = USER_MODEL | scim.Group
+_ROOT_SEARCH: Any = scim.SearchRequest[_ANY_RESOURCE]
+_ROOT_LISTING: Any = scim.ListResponse[_ANY_RESOURCE]
+
+
+async def _root_search(request: Request, resources: Resources) -> Response:
+    """POST /.search at the account's root: Users and Groups together."""
+    query = _ROOT_SEARCH.model_validate(await _body(request), scim_ctx=scim.Context.SEARCH_REQUEST)
+    return await _listing_response(resources, (USER, GROUP), query, _ROOT_LISTING)
 
 
 def _item(kind: Kind) -> Handler:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import hashlib
 import re
 
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
+# authz's identifiers, less those reserved for managed entities (a leading "_")
+IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,127}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _STEM_MAX = 100
 
@@ -18,8 +19,8 @@ def identifier_for(name: str) -> str:
     names equal ignoring case get the same suffix (userName is case-insensitive)."""
     if IDENTIFIER.fullmatch(name):
         return name
-    stem = _UNSAFE.sub("_", name).strip("_")[:_STEM_MAX] or "scim"
-    if not (stem[0].isalpha() or stem[0] == "_"):
-        stem = f"_{stem}"
+    stem = _UNSAFE.sub("_", name).strip("_-")[:_STEM_MAX] or "scim"
+    if not stem[0].isascii() or not stem[0].isalpha():
+        stem = f"scim-{stem}"
     digest = hashlib.sha256(name.casefold().encode()).hexdigest()[:8]
     return f"{stem}-{digest}"

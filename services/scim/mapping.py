@@ -2,8 +2,9 @@
 
 Users: id = the identifier; userName = the login name the identity provider gave (the
 identifier for users made through the gRPC API); emails = the one email (primary, work);
-displayName (or name.formatted, or givenName familyName) = the display name; active = the
-state is ACTIVE (INVITED and DISABLED users are inactive); externalId is stored as given.
+displayName = the display name (written from name.formatted, or givenName familyName, when a
+document has no displayName; name itself is not stored); active = the state is ACTIVE
+(INVITED and DISABLED users are inactive); externalId is stored as given.
 Groups: id = the identifier; displayName = the name; members = user ids; externalId."""
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ def user_resource(stored: Stored, base_url: str) -> scim.User[Any]:
         external_id=u.external_id or None,
         user_name=u.user_name or u.identifier,
         display_name=u.display_name or None,
-        name=scim.Name(formatted=u.display_name) if u.display_name else None,
         active=u.state == "ACTIVE",
         emails=_email(u.email),
         meta=scim.Meta(
@@ -113,7 +113,7 @@ def user_entity(resource: scim.User[Any], account: str, identifier: str) -> User
         _display_name(resource),
         state,
         user_name=resource.user_name or "",
-        external_id=resource.external_id or "",
+        external_id=resource.external_id or "",  # absent from a SCIM document: cleared
     )
 
 

@@ -21,6 +21,7 @@ from services.scim.identifiers import identifier_for
 
 # A listing reads the account's users or groups a page at a time; SCIM pages are cut from that.
 _STORE_PAGE = 1000
+_SCAN_MAX = 1_000_000  # a lookup returns every match (an account's users, at most)
 DEFAULT_COUNT = 100
 MAX_COUNT = 1000
 # How often a PATCH without If-Match is re-applied when a concurrent write changed the entity.
@@ -159,24 +160,29 @@ class Resources:
             kind.name, self.account, identifier, self.call, etag, cascade=True
         )
 
-    async def search(self, kind: Kind, query: Any) -> tuple[list[Any], int]:
-        """(the page, the total) of the filter, 1-based startIndex, count capped."""
+    async def search(self, kinds: tuple[Kind, ...], query: Any) -> tuple[list[Any], int]:
+        """(the page, the total) of the filter over these kinds (the server root's search:
+        both), ordered by kind then id; 1-based startIndex, count capped."""
         start = max(query.start_index or 1, 1)
         count = DEFAULT_COUNT if query.count is None else min(max(query.count, 0), MAX_COUNT)
-        scim_filter = query.filter
+        found: list[Any] = []
+        for kind in kinds:
+            found += sorted(await self._matching(kind, query.filter), key=lambda r: r.id)
+        return found[start - 1 : start - 1 + count], len(found)
+
+    async def _matching(self, kind: Kind, scim_filter: Any) -> list[Any]:
         narrowed = _narrowing(scim_filter.ast, kind) if scim_filter is not None else None
         if narrowed is not None:
             field, value = narrowed
             candidates = await self.management.reads.find(
-                kind.name, self.account, field, value, MAX_COUNT + 1, self.call
+                kind.name, self.account, field, value, _SCAN_MAX, self.call
             )
         else:
             candidates = await self._all(kind)
         resources = [self.resource(kind, s) for s in candidates]
-        if scim_filter is not None:
-            resources = [r for r in resources if scim_filter.match(r)]
-        resources.sort(key=lambda r: r.id)
-        return resources[start - 1 : start - 1 + count], len(resources)
+        if scim_filter is None:
+            return resources
+        return [r for r in resources if scim_filter.match(r)]
 
     async def _all(self, kind: Kind) -> list[Stored]:
         found: list[Stored] = []

@@ -59,7 +59,8 @@ async def test_okta_sequence(database_url: str) -> None:
             found = await http.get(
                 "/Users", params={"filter": 'userName eq "alice@example.com"', "count": "100"}
             )
-            assert found.status_code == 200 and found.json()["totalResults"] == 0
+            assert found.status_code == 200
+            assert found.json()["totalResults"] == 0
             created = await http.post(
                 "/Users",
                 json={
@@ -78,7 +79,8 @@ async def test_okta_sequence(database_url: str) -> None:
             assert created.status_code == 201, created.text
             alice = created.json()
             uid = alice["id"]
-            assert alice["userName"] == "alice@example.com" and alice["active"] is True
+            assert alice["userName"] == "alice@example.com"
+            assert alice["active"] is True
             assert "password" not in alice
             assert created.headers["ETag"] == alice["meta"]["version"]
             assert created.headers["Location"].endswith(f"/Users/{uid}")
@@ -142,7 +144,8 @@ async def test_okta_sequence(database_url: str) -> None:
                     "Operations": [{"op": "replace", "value": {"active": False}}],
                 },
             )
-            assert deactivated.status_code == 200 and deactivated.json()["active"] is False
+            assert deactivated.status_code == 200
+            assert deactivated.json()["active"] is False
             assert not await _may_view(scim, uid)
             assert await _user_state(scim, uid) == pb.USER_STATE_DISABLED
             with pytest.raises(grpc.aio.AioRpcError) as refused:
@@ -169,7 +172,8 @@ async def test_okta_sequence(database_url: str) -> None:
                     "Operations": [{"op": "remove", "path": f'members[value eq "{uid}"]'}],
                 },
             )
-            assert removed.status_code == 200 and "members" not in removed.json()
+            assert removed.status_code == 200
+            assert "members" not in removed.json()
             assert not await _may_view(scim, uid)
 
             assert (await http.delete(f"/Groups/{gid}")).status_code == 204

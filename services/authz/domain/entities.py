@@ -36,10 +36,10 @@ class User:
     # DISABLED (deprovisioned, e.g. SCIM active=false): the same, until enabled again.
     # domain/user_states.py says who may move it where.
     state: str = "ACTIVE"
-    # Set through SCIM (services/scim), kept by the gRPC API that does not carry them: the
-    # identity provider's login name and its own id of the user.
-    user_name: str = ""
-    external_id: str = ""
+    # Set through SCIM (services/scim): the identity provider's login name and its own id of
+    # the user. None: not given (the gRPC API does not carry them), so an update keeps them.
+    user_name: str | None = None
+    external_id: str | None = None
 
     @property
     def scope(self) -> str:
@@ -53,7 +53,7 @@ class UserGroup:
     identifier: str
     name: str = ""
     members: tuple[str, ...] = ()
-    external_id: str = ""  # the identity provider's id of the group (SCIM), kept like a user's
+    external_id: str | None = None  # the identity provider's id of the group (SCIM), as a user's
 
 
 @dataclass(frozen=True)

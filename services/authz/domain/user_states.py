@@ -14,16 +14,14 @@ SETTABLE = ("ACTIVE", "DISABLED")
 
 def created(user: User) -> User:
     """A new user's state: ACTIVE unless given (empty: not given)."""
-    if not user.state:
-        return dataclasses.replace(user, state="ACTIVE")
-    if user.state not in SETTABLE:
+    if user.state and user.state not in SETTABLE:
         raise InvalidArgument("user.state", "ACTIVE or DISABLED; invite users with InviteUser")
-    return user
+    return dataclasses.replace(user, state=user.state or "ACTIVE")
 
 
 def updated(new: User, old: User) -> User:
     """The user as an update writes it: an empty state keeps the old one, and so do the SCIM
-    fields that the gRPC API does not carry (empty: not given)."""
+    fields that the gRPC API does not carry (None: not given; "" clears)."""
     state = new.state or old.state
     if state != old.state:
         if old.state == "INVITED":
@@ -35,11 +33,13 @@ def updated(new: User, old: User) -> User:
     return dataclasses.replace(
         new,
         state=state,
-        user_name=new.user_name or old.user_name,
-        external_id=new.external_id or old.external_id,
+        user_name=old.user_name if new.user_name is None else new.user_name,
+        external_id=old.external_id if new.external_id is None else new.external_id,
     )
 
 
 def group_updated(new: UserGroup, old: UserGroup) -> UserGroup:
-    """A group's external id is kept when an update does not give one."""
-    return dataclasses.replace(new, external_id=new.external_id or old.external_id)
+    """A group's external id is kept when an update does not give one (None)."""
+    if new.external_id is not None:
+        return new
+    return dataclasses.replace(new, external_id=old.external_id)
