@@ -125,8 +125,6 @@ class Resources:
         given = kind.model.model_validate(
             document, scim_ctx=scim.Context.RESOURCE_REPLACEMENT_REQUEST
         )
-        if given.id is not None and given.id != identifier:
-            raise error(400, "id is immutable", "mutability")
         await self.management.get(kind.name, self.account, identifier, self.call)  # 404 first
         entity = kind.to_entity(given, self.account, identifier)
         updated = await self._reference_errors(self.management.update(entity, etag, self.call))

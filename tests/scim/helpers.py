@@ -38,11 +38,10 @@ class Scim:
         return f"http://127.0.0.1:{self.server.scim_port}/scim/v2/accounts/{account}"
 
     def client(self, account: str, token: str) -> httpx2.AsyncClient:
-        return httpx2.AsyncClient(
-            base_url=self.base(account),
-            headers={"Authorization": f"Bearer {token}", "Content-Type": SCIM_JSON},
-            timeout=30,
-        )
+        headers = {"Content-Type": SCIM_JSON}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return httpx2.AsyncClient(base_url=self.base(account), headers=headers, timeout=30)
 
 
 @asynccontextmanager
