@@ -15,11 +15,11 @@ _STEM_MAX = 100
 
 
 def identifier_for(name: str) -> str:
-    """`name` itself if it is an identifier, else `<name made safe>-<8 hex of its hash>`;
-    names equal ignoring case get the same suffix (userName is case-insensitive)."""
+    """`name` itself if it is an identifier, else `<name made safe>-<8 hex of its hash>`, the
+    same for names equal ignoring case (userName is case-insensitive)."""
     if IDENTIFIER.fullmatch(name):
         return name
-    stem = _UNSAFE.sub("_", name).strip("_-")[:_STEM_MAX] or "scim"
+    stem = _UNSAFE.sub("_", name.casefold()).strip("_-")[:_STEM_MAX] or "scim"
     if not stem[0].isascii() or not stem[0].isalpha():
         stem = f"scim-{stem}"
     digest = hashlib.sha256(name.casefold().encode()).hexdigest()[:8]
