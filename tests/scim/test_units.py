@@ -28,9 +28,9 @@ def test_derived_identifiers_are_valid_stable_and_case_blind(name: str) -> None:
     assert identifier_for(name) == derived
     other = name.swapcase()
     kept = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,127}")
-    if not kept.fullmatch(name) and not kept.fullmatch(other):
-        if name.casefold() == other.casefold():
-            assert identifier_for(other) == derived
+    both_derived = not kept.fullmatch(name) and not kept.fullmatch(other)
+    if both_derived and name.casefold() == other.casefold():
+        assert identifier_for(other) == derived
 
 
 def test_identifier_shaped_names_are_kept() -> None:
