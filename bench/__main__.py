@@ -21,6 +21,8 @@ BENCHMARKS = {
     " gRPC Check/BatchCheck beside an echo server (ghz), freshness across replicas",
     "invitations": "InviteUser / AcceptInvitation / AddMember of an invited user beside"
     " CreateUser / CreateApiKey / AddMember of an active user, over gRPC",
+    "scim": "SCIM provisioning of N users and G groups of M members (lookup, create, PATCH"
+    " members) beside the same writes through the gRPC API",
     "chaos": "audit pipeline under faults (projector/broker/PostgreSQL/authz down, rebalance,"
     " poison): lost, duplicated, chains, seconds until the trail is current (not in the default"
     " run: it brings its own broker and database and takes minutes)",

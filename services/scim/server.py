@@ -37,7 +37,9 @@ async def serving_scim(
     port: int,
 ) -> AsyncIterator[int]:
     """Serve until the block ends; yields the bound port (`port` 0: any free one)."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on such sockets (and their accepted
+    # connections); without it every keep-alive answer waits ~40 ms for a delayed ACK.
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((host, port))
     listener.listen(128)
