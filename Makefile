@@ -37,6 +37,8 @@ up: install
 GRPCURL_VERSION := v1.9.3
 tools: .stack/bin/grpcurl
 	@command -v kcat >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; } || echo "kcat not installed (Debian: apt-get install kcat)"
+	@# The console's browser tests drive Debian's Chromium (Playwright never downloads a browser).
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || echo "chromium not installed (Debian: apt-get install chromium)"
 
 .stack/bin/grpcurl:
 	@command -v go >/dev/null || { echo "go not found: install Go (Debian: apt-get install golang) for grpcurl"; exit 1; }

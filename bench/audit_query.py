@@ -182,7 +182,8 @@ SELECT gen_random_uuid(), occurred_at, account, organization, project, module, p
         THEN state || jsonb_build_object('revision', i % 97 + 1) END,
     i, 1, i,
     decode(md5((i - 1)::text) || md5((1 - i)::text), 'hex'),
-    decode(md5(i::text) || md5((-i)::text), 'hex')
+    decode(md5(i::text) || md5((-i)::text), 'hex'),
+    'bench'
 FROM (
     SELECT *,
         jsonb_build_object('identifier', resource_id, 'display_name', initcap(word) || ' ' || num,

@@ -1,0 +1,32 @@
+// The console's only script (CSP: script-src 'self'). Pages work without it; it adds the
+// browser's time zone to the filter, local times, a loading note and the custom-range toggle.
+"use strict";
+document.addEventListener("DOMContentLoaded", () => {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  const tz = document.getElementById("tz");
+  const custom = document.querySelector(".custom-range");
+  const range = () => document.querySelector("input[name=range]:checked");
+  if (tz) {
+    // A custom range keeps the zone it was written in (a shared link means the same moments).
+    if (!(range() && range().value === "custom" && tz.value && tz.value !== "UTC")) tz.value = zone;
+    const label = document.getElementById("tz-label");
+    if (label) label.textContent = tz.value;
+  }
+  if (custom) {
+    const sync = () => { custom.hidden = !(range() && range().value === "custom"); };
+    document.querySelectorAll("input[name=range]").forEach((r) => r.addEventListener("change", sync));
+    sync();
+  }
+  const fmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+  document.querySelectorAll("time[datetime]").forEach((t) => {
+    const d = new Date(t.getAttribute("datetime"));
+    if (!isNaN(d)) { t.title = t.textContent; t.textContent = fmt.format(d); }
+  });
+  document.querySelectorAll("form.busy-on-submit").forEach((form) => {
+    form.addEventListener("submit", () => {
+      const note = document.getElementById("loading");
+      if (note) note.hidden = false;
+      form.setAttribute("aria-busy", "true");
+    });
+  });
+});
