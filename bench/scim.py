@@ -228,9 +228,12 @@ async def main(argv: list[str]) -> None:
     logging.basicConfig(level=logging.WARNING)
     console = Console(width=max(Console().width, 110))
     settings = {"port": 0, "run_relay": False, "scim_port": 0, "pool_size": 20}
-    async with fresh_database(endpoints().database_url) as database_url, running_server(
-        AuthzSettings(database_url=SecretStr(database_url), **settings)  # type: ignore[arg-type]
-    ) as server:
+    async with (
+        fresh_database(endpoints().database_url) as database_url,
+        running_server(
+            AuthzSettings(database_url=SecretStr(database_url), **settings)  # type: ignore[arg-type]
+        ) as server,
+    ):
         grpc = await provision_grpc(server, args)
         scim = await provision_scim(server, args)
     console.print(table(args, scim, grpc))
