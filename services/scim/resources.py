@@ -137,9 +137,11 @@ class Resources:
         for attempt in range(_PATCH_ATTEMPTS):
             current = await self.management.get(kind.name, self.account, identifier, self.call)
             resource = self.resource(kind, current.stored)
-            if not operation.patch(resource):
-                return resource  # nothing changed: nothing written, no event
+            before = kind.to_entity(resource, self.account, identifier)
+            operation.patch(resource)
             entity = kind.to_entity(resource, self.account, identifier)
+            if entity == before:  # nothing this service stores changed: no write, no event
+                return self.resource(kind, current.stored)
             expected = etag or str(current.stored.etag)
             try:
                 updated = await self._reference_errors(

@@ -225,6 +225,17 @@ async def test_entra_sequence(database_url: str) -> None:
             )
             assert [r["id"] for r in by_external.json()["Resources"]] == [uid]
 
+            # an attribute this service does not store: answered, nothing written
+            unstored = await http.patch(
+                f"/Users/{uid}",
+                json={
+                    "schemas": [PATCH],
+                    "Operations": [
+                        {"op": "Add", "path": f"{ENTERPRISE}:department", "value": "Ops"}
+                    ],
+                },
+            )
+            assert unstored.status_code == 200, unstored.text
             # Entra's PATCH: capitalized ops, string booleans
             patched = await http.patch(
                 f"/Users/{uid}",
@@ -307,3 +318,7 @@ async def test_entra_sequence(database_url: str) -> None:
             ("USER_GROUP", gid),
         ]
         assert len([e for e in events if e.resource.type == "USER_GROUP"]) == 5
+        user_updates = [
+            e for e in events if e.resource.type == "USER" and e.action == ev.ACTION_UPDATE
+        ]
+        assert [e.resource.labels.get("state") for e in user_updates] == ["DISABLED", "ACTIVE"]
