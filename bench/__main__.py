@@ -21,6 +21,8 @@ BENCHMARKS = {
     " gRPC Check/BatchCheck beside an echo server (ghz), freshness across replicas",
     "invitations": "InviteUser / AcceptInvitation / AddMember of an invited user beside"
     " CreateUser / CreateApiKey / AddMember of an active user, over gRPC",
+    "scim": "SCIM provisioning of N users and G groups of M members (lookup, create, PATCH"
+    " members) beside the same writes through the gRPC API",
     "console_page": "web console: time to first byte and to a rendered trail page of 50 events at"
     " 10M events in headless Chromium beside the bare ListEvents call (not in the default run:"
     " it fills a 10M store of its own)",

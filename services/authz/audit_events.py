@@ -21,7 +21,7 @@ PRINCIPAL_TYPES = {
 def event_of(change: Change, revision: int, call: CallInfo) -> pb.AuditEvent:
     caller = call.caller
     return codec.new_event(
-        module=MODULE,
+        module=call.module or MODULE,
         scope=change.scope or GLOBAL_ACCOUNT,
         principal=pb.Principal(
             type=PRINCIPAL_TYPES.get(caller.type, pb.PRINCIPAL_TYPE_UNSPECIFIED),

@@ -39,6 +39,7 @@ from services.authz.policy_state import PolicyState, follow_policy_log
 from services.authz.settings import AuthzSettings
 from services.authz.store.connections import Connections, session_settings
 from services.authz.store.schema import migrate_authz
+from services.scim.server import serving_scim
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class RunningServer:
     health: HealthServicer
     management: Management
     invitations: Invitations
+    scim_port: int | None = None  # settings.scim_port as bound; None: SCIM is off
 
 
 def _service(name: str) -> str:
@@ -133,13 +135,23 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
                 ),
             )
             background.append(asyncio.create_task(relay.run()))
-        async with serve_grpc(
-            settings,
-            register,
-            label="authz",
-            # Workers share the port; a lone server must not silently share it with another.
-            options=[("grpc.so_reuseport", int(settings.workers > 1))],
-        ) as grpc_server:
+        async with (
+            serve_grpc(
+                settings,
+                register,
+                label="authz",
+                # Workers share the port; a lone server must not silently share it with another.
+                options=[("grpc.so_reuseport", int(settings.workers > 1))],
+            ) as grpc_server,
+            contextlib.AsyncExitStack() as extra,
+        ):
+            scim_port = None
+            if settings.scim_port >= 0:
+                scim_port = await extra.enter_async_context(
+                    serving_scim(
+                        management, authenticator, proxies, settings.scim_host, settings.scim_port
+                    )
+                )
             yield RunningServer(
                 grpc_server.server,
                 grpc_server.port,
@@ -147,6 +159,7 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
                 grpc_server.health,
                 management,
                 invitations,
+                scim_port,
             )
     finally:
         for task in background:

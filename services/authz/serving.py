@@ -33,12 +33,13 @@ log = logging.getLogger(__name__)
 
 
 def serve_replica(number: int) -> None:
-    """One replica; worker 0 also runs the outbox relay (one publisher is enough)."""
+    """One replica; worker 0 also runs the outbox relay (one publisher is enough) and the
+    SCIM listener (a port of its own)."""
     settings = AuthzSettings()
     configure_logging(settings.log_level, settings.log_format)
     configure_tracing("authz", settings.otlp_endpoint)
     if number:
-        settings = settings.model_copy(update={"run_relay": False})
+        settings = settings.model_copy(update={"run_relay": False, "scim_port": -1})
     parent = multiprocessing.parent_process()
     if parent is None:  # alone: its metrics are all there is (a worker's, the parent serves)
         start_metrics_server(settings.metrics_host, settings.metrics_port)

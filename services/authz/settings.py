@@ -43,6 +43,11 @@ class AuthzSettings(GrpcServerSettings):
     invitation_accept_per_minute: float = 10.0
     # The web console's base URL: invitation emails link to <console_url>/invitations/accept.
     console_url: str = "http://127.0.0.1:8080"
+    # SCIM 2.0 for identity providers (services/scim), served by this process over HTTP at
+    # http://<scim_host>:<scim_port>/scim/v2/accounts/<account>. -1: off (the default, so that
+    # tests and extra replicas do not fight over a port); `make run` and compose use 8090.
+    scim_port: int = -1
+    scim_host: str = "127.0.0.1"
     # Notifications for people (invitations, with their secret): authz.notifications.v1.
     notifications_topic: str = "authz.notifications.v1"
     # Governance: the OPA server that evaluates the policy sets (scripts/stack: OPA_URL), and

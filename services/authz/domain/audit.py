@@ -22,6 +22,9 @@ class CallInfo:
     client_ip: str = ""
     user_agent: str = ""
     request_id: str = ""
+    # The audit event's module: the gRPC API's calls are "authz"; the SCIM adapter, which runs
+    # in this process and builds its CallInfo itself, says "scim". No request header sets it.
+    module: str = "authz"
 
 
 SYSTEM_CALL = CallInfo(Caller("SYSTEM", "authz"))  # never produced from a request

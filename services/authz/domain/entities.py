@@ -33,7 +33,13 @@ class User:
     # ACTIVE, or INVITED until the user accepts its invitation: an invited user's bindings and
     # memberships derive no policy lines (management/derivation.py), so nothing grants it
     # anything, and its tokens authenticate no one. Bodies stored before invitations: ACTIVE.
+    # DISABLED (deprovisioned, e.g. SCIM active=false): the same, until enabled again.
+    # domain/user_states.py says who may move it where.
     state: str = "ACTIVE"
+    # Set through SCIM (services/scim): the identity provider's login name and its own id of
+    # the user. None: not given (the gRPC API does not carry them), so an update keeps them.
+    user_name: str | None = None
+    external_id: str | None = None
 
     @property
     def scope(self) -> str:
@@ -47,6 +53,7 @@ class UserGroup:
     identifier: str
     name: str = ""
     members: tuple[str, ...] = ()
+    external_id: str | None = None  # the identity provider's id of the group (SCIM), as a user's
 
 
 @dataclass(frozen=True)

@@ -43,13 +43,13 @@ def managed_role_lines() -> list[PolicyLine]:
     ]
 
 
-def group_lines(group: UserGroup, invited: frozenset[str] = frozenset()) -> list[PolicyLine]:
-    """Membership lines of the group's members, but for invited users (not yet accepted)."""
+def group_lines(group: UserGroup, inactive: frozenset[str] = frozenset()) -> list[PolicyLine]:
+    """Membership lines of the group's members, but for inactive users (invited, disabled)."""
     group_key = lines.group_subject(group.scope, group.identifier)
     return [
         lines.membership(lines.user_subject(account(group.scope), m), group_key)
         for m in group.members
-        if m not in invited
+        if m not in inactive
     ]
 
 

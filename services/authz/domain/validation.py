@@ -71,6 +71,8 @@ def user(u: User) -> User:
     _custom_identifier(u.identifier, "user.identifier")
     _email(u.email, "user.email")
     text(u.display_name, "user.display_name")
+    text(u.user_name or "", "user.user_name")
+    text(u.external_id or "", "user.external_id")
     return u
 
 
@@ -78,6 +80,7 @@ def user_group(g: UserGroup) -> UserGroup:
     check_scope(g.scope, "user_group.scope")
     _custom_identifier(g.identifier, "user_group.identifier")
     text(g.name, "user_group.name")
+    text(g.external_id or "", "user_group.external_id")
     bounded(g.members, "user_group.members", MAX_MEMBERS)
     for m in g.members:
         check_identifier(m, "user_group.members")

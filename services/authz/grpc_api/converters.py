@@ -51,8 +51,18 @@ def principal_to(p: PrincipalRef) -> pb.Principal:
     )
 
 
+_USER_STATES = {
+    pb.USER_STATE_ACTIVE: "ACTIVE",
+    pb.USER_STATE_INVITED: "INVITED",
+    pb.USER_STATE_DISABLED: "DISABLED",
+}
+_USER_STATE_NUMBERS = {name: number for number, name in _USER_STATES.items()}
+
+
 def user_from(m: pb.User) -> User:
-    return User(m.account, m.identifier, m.email, m.display_name)
+    # UNSPECIFIED: "" (created ACTIVE, or unchanged by an update: domain/user_states.py)
+    state = _USER_STATES.get(m.state, "")
+    return User(m.account, m.identifier, m.email, m.display_name, state)
 
 
 def user_to(s: Stored) -> pb.User:
@@ -62,7 +72,7 @@ def user_to(s: Stored) -> pb.User:
         identifier=u.identifier,
         email=u.email,
         display_name=u.display_name,
-        state=pb.USER_STATE_INVITED if u.state == "INVITED" else pb.USER_STATE_ACTIVE,
+        state=_USER_STATE_NUMBERS.get(u.state, pb.USER_STATE_ACTIVE),
         etag=str(s.etag),
     )
 

@@ -66,7 +66,7 @@ class Management:
         access = OperationAccess(guard)
         granting = Granting(state, fetch)
         self.create = Create(self.writer, access, granting, state)
-        updates = Update(self.writer, access, granting, state)
+        updates = Update(self.writer, access, granting, state, forget_tokens)
         self.update = updates
         self.change_members = updates.members
         self.delete = Delete(self.writer, access, forget_tokens)

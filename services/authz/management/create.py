@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from services.authz.domain import scopes, validation
+from services.authz.domain import scopes, user_states, validation
 from services.authz.domain.audit import CallInfo, Change
-from services.authz.domain.entities import Entity, Stored, from_body, to_body
+from services.authz.domain.entities import Entity, Stored, User, from_body, to_body
 from services.authz.domain.entity_lines import caller_subject
 from services.authz.domain.errors import FailedPrecondition
 from services.authz.granting import Granting
@@ -44,6 +44,8 @@ class Create:
 
     async def __call__(self, entity: Entity, call: CallInfo, request_id: str = "") -> AtRevision:
         entity = validation.entity(entity, self.state.permissions, self.state.resource_types)
+        if isinstance(entity, User):
+            entity = user_states.created(entity)
         if request_id:
             validation.text(request_id, "request_id", MAX_REQUEST_ID)
         await self.access.authorize(call, entity.kind, "write", entity.scope, entity.identifier)

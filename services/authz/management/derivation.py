@@ -38,16 +38,17 @@ async def check_references(tx: Tx, entity: Entity) -> None:
 
 async def derive_lines(tx: Tx, entity: Entity, changes: Changes) -> None:
     """Make the stored lines those the entity implies (a resource group: its bindings').
-    Invited users (not yet accepted) get no lines: their bindings and memberships wait."""
+    Invited (not yet accepted) and disabled users get no lines: their bindings and memberships
+    wait."""
     source = entity_lines.source_of(entity.kind, entity.scope, entity.identifier)
     if isinstance(entity, Role):
         changes.merge(await tx.replace_lines(source, entity_lines.role_lines(entity)))
     elif isinstance(entity, UserGroup):
-        invited = await tx.invited_users(scopes.account(entity.scope), entity.members)
-        changes.merge(await tx.replace_lines(source, entity_lines.group_lines(entity, invited)))
+        inactive = await tx.inactive_users(scopes.account(entity.scope), entity.members)
+        changes.merge(await tx.replace_lines(source, entity_lines.group_lines(entity, inactive)))
     elif isinstance(entity, RoleBinding):
         p = entity.principal
-        if p.type == "USER" and await tx.invited_users(p.scope, (p.identifier,)):
+        if p.type == "USER" and await tx.inactive_users(p.scope, (p.identifier,)):
             changes.merge(await tx.replace_lines(source, []))
             return
         group = (await fetch(tx, "resource_group", entity.scope, entity.resource_group)).entity

@@ -49,6 +49,17 @@ class Reads:
             stored = await fetch(Tx(conn), kind, scope, identifier)
         return AtRevision(stored, self.state.revision)
 
+    async def find(
+        self, kind: str, scope: str, field: str, value: str, limit: int, call: CallInfo
+    ) -> list[Stored]:
+        """The scope's entities whose `field` equals `value` ignoring case (store/repository.py
+        LOOKUP_FIELDS), authorized like a listing."""
+        scopes.check_scope(scope, "scope")
+        validation.text(value, field)
+        await self.access.authorize(call, kind, "read", scope)
+        async with self.db.acquire() as conn:
+            return await Tx(conn).find(kind, scope, field, value, limit)
+
     async def list(
         self, kind: str, scope: str, page_size: int, page_token: str, call: CallInfo
     ) -> tuple[list[Stored], str]:

@@ -1,11 +1,14 @@
-"""Replace an entity (etag-checked), and add or remove one member of a user group."""
+"""Replace an entity (etag-checked), and add or remove one member of a user group. Disabling a
+user (state DISABLED) drops the lines its bindings and memberships derive, and its tokens stop
+authenticating; enabling it derives them again."""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from services.authz.domain import scopes, validation
+from services.authz.domain import scopes, user_states, validation
 from services.authz.domain.audit import CallInfo, Change
 from services.authz.domain.entities import Entity, Stored, User, UserGroup
 from services.authz.domain.errors import NotFound
@@ -18,32 +21,55 @@ from services.authz.policy_state import PolicyState
 from services.authz.store.repository import Tx
 
 
+async def _rederive_grants_of(tx: Tx, user: User, changes: Changes) -> None:
+    """A user's bindings and memberships derive lines while it is ACTIVE only."""
+    for binding in await tx.bindings_of_principal("USER", user.account, user.identifier):
+        await derive_lines(tx, binding.entity, changes)
+    for group in await tx.groups_with_member(user.account, user.identifier):
+        await derive_lines(tx, group.entity, changes)
+
+
 @dataclass(frozen=True)
 class Update:
     writer: Writer
     access: OperationAccess
     granting: Granting
     state: PolicyState  # the registry and resource types that validation knows
+    # drops a disabled user's tokens from this replica's cache (others: within its lifetime)
+    forget_tokens: Callable[[list[str]], None] = field(default=lambda _: None)
 
     async def __call__(self, entity: Entity, etag: str, call: CallInfo) -> AtRevision:
         refuse_managed(entity.kind, entity.scope, entity.identifier)
         entity = validation.entity(entity, self.state.permissions, self.state.resource_types)
         await self.access.authorize(call, entity.kind, "write", entity.scope, entity.identifier)
 
+        forgotten: list[str] = []
+
         async def op(tx: Tx, revision: int, changes: Changes) -> tuple[AtRevision, Change]:
             old = await fetch(tx, entity.kind, entity.scope, entity.identifier)
             match_etag(old, etag)
             new = entity
-            if isinstance(new, User):  # only accepting an invitation activates a user
-                new = dataclasses.replace(new, state=old.entity.state)
+            labels: dict[str, str] = {}
+            if isinstance(new, User):
+                new = user_states.updated(new, old.entity)
+            elif isinstance(new, UserGroup):
+                new = user_states.group_updated(new, old.entity)
             await check_references(tx, new)
             await self.granting.require_held_for(tx, call, new, old.entity)
             await tx.update(new, revision)
             await derive_lines(tx, new, changes)
-            change = change_of("UPDATE", new, old.entity, new)
+            if isinstance(new, User) and new.state != old.entity.state:
+                await _rederive_grants_of(tx, new, changes)
+                forgotten.extend(
+                    await tx.token_prefixes_of_owner("user", new.account, new.identifier)
+                )
+                labels["state"] = new.state
+            change = change_of("UPDATE", new, old.entity, new, **labels)
             return AtRevision(Stored(new, revision), revision), change
 
-        return await self.writer.write(op, call)
+        written = await self.writer.write(op, call)
+        self.forget_tokens(forgotten)
+        return written
 
     async def members(
         self, scope: str, identifier: str, user: str, etag: str, call: CallInfo, *, add: bool

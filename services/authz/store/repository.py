@@ -103,6 +103,20 @@ class Tx:
         )
         return [_stored(r) for r in rows]
 
+    async def find(self, kind: str, scope: str, field: str, value: str, limit: int) -> list[Stored]:
+        """Entities of the scope whose `field` equals `value` ignoring case (a superset for
+        case-exact callers to narrow), for the lookups identity providers make (SCIM)."""
+        expression = LOOKUP_FIELDS[(kind, field)]  # never an expression built from input
+        rows = await self.conn.fetch(
+            "SELECT kind, body, etag FROM entities WHERE kind = $1 AND scope = $2"
+            f" AND lower({expression}) = lower($3) ORDER BY identifier LIMIT $4",
+            kind,
+            scope,
+            value,
+            limit,
+        )
+        return [_stored(r) for r in rows]
+
     async def bindings_using_role(self, role_scope: str, role: str) -> list[Stored]:
         return await self._bindings(
             "body->>'role_scope' = $1 AND body->>'role' = $2", role_scope, role
@@ -138,13 +152,15 @@ class Tx:
         )
         return [_stored(r) for r in rows]
 
-    async def invited_users(self, account: str, identifiers: tuple[str, ...]) -> frozenset[str]:
-        """Which of these users of the account are INVITED (their grants wait for acceptance)."""
+    async def inactive_users(self, account: str, identifiers: tuple[str, ...]) -> frozenset[str]:
+        """Which of these users of the account are not ACTIVE: INVITED (their grants wait for
+        acceptance) or DISABLED (their grants wait for re-enabling)."""
         if not identifiers:
             return frozenset()
         rows = await self.conn.fetch(
             "SELECT identifier FROM entities WHERE kind = 'user' AND scope = $1"
-            " AND identifier = ANY($2::text[]) AND body->>'state' = 'INVITED'",
+            " AND identifier = ANY($2::text[])"
+            " AND coalesce(body->>'state', 'ACTIVE') <> 'ACTIVE'",
             account,
             list(identifiers),
         )
@@ -292,6 +308,18 @@ class Tx:
             json.dumps(response).encode(),
         )
 
+    async def token_prefixes_of_owner(
+        self, owner_kind: str, owner_scope: str, owner_identifier: str
+    ) -> list[str]:
+        rows = await self.conn.fetch(
+            "SELECT prefix FROM api_tokens WHERE owner_kind = $1 AND owner_scope = $2"
+            " AND owner_identifier = $3",
+            owner_kind,
+            owner_scope,
+            owner_identifier,
+        )
+        return [r["prefix"] for r in rows]
+
     async def revoke_tokens_of_owner(
         self, owner_kind: str, owner_scope: str, owner_identifier: str
     ) -> list[str]:
@@ -305,6 +333,16 @@ class Tx:
         return [r["prefix"] for r in rows]
 
 
+# The fields Tx.find looks up: a user's login name (its identifier when it has none), external
+# ids, a group's name.
+LOOKUP_FIELDS = {
+    ("user", "user_name"): "coalesce(nullif(body->>'user_name', ''), identifier)",
+    ("user", "external_id"): "coalesce(body->>'external_id', '')",
+    ("user_group", "name"): "coalesce(body->>'name', '')",
+    ("user_group", "external_id"): "coalesce(body->>'external_id', '')",
+}
+
+
 def parse_log_lines(raw: str) -> list[PolicyLine]:
     return [PolicyLine(item[0], tuple(item[1:])) for item in json.loads(raw)]
 
@@ -314,7 +352,7 @@ async def token_record(conn: Conn, prefix: str) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         "SELECT t.secret_hash, t.expires_at, t.revoked_at, t.owner_kind, t.owner_scope,"
         " t.owner_identifier, e.body->>'email' AS owner_email,"
-        # An invited user (not yet accepted) exists but authenticates no one.
+        # An invited (not yet accepted) or disabled user exists but authenticates no one.
         " e.identifier IS NOT NULL AND coalesce(e.body->>'state', 'ACTIVE') = 'ACTIVE'"
         " AS owner_exists"
         " FROM api_tokens t LEFT JOIN entities e ON e.kind = t.owner_kind"

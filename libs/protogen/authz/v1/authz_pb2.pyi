@@ -54,6 +54,8 @@ class _UserStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_UserState.V
     USER_STATE_ACTIVE: _UserState.ValueType  # 1
     USER_STATE_INVITED: _UserState.ValueType  # 2
     """pending an invitation (invitations.proto): nothing grants it anything"""
+    USER_STATE_DISABLED: _UserState.ValueType  # 3
+    """deprovisioned: nothing grants it anything, its tokens do not work"""
 
 class UserState(_UserState, metaclass=_UserStateEnumTypeWrapper):
     """---------------------------------------------------------------- users"""
@@ -62,6 +64,8 @@ USER_STATE_UNSPECIFIED: UserState.ValueType  # 0
 USER_STATE_ACTIVE: UserState.ValueType  # 1
 USER_STATE_INVITED: UserState.ValueType  # 2
 """pending an invitation (invitations.proto): nothing grants it anything"""
+USER_STATE_DISABLED: UserState.ValueType  # 3
+"""deprovisioned: nothing grants it anything, its tokens do not work"""
 Global___UserState: _TypeAlias = UserState  # noqa: Y015
 
 @_typing.final
@@ -527,7 +531,9 @@ class User(_message.Message):
     email: _builtins.str
     display_name: _builtins.str
     state: Global___UserState.ValueType
-    """output only: CreateUser makes ACTIVE users, InviteUser INVITED ones"""
+    """CreateUser makes ACTIVE users (or DISABLED ones), InviteUser INVITED ones; UpdateUser moves
+    a user between ACTIVE and DISABLED (UNSPECIFIED: unchanged).
+    """
     etag: _builtins.str
     def __init__(
         self,

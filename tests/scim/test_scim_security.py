@@ -1,0 +1,185 @@
+"""What a SCIM caller must not get: without a token or the permissions, another account's
+resources (look-alike names), more than it holds (no escalation), or a half-written change from
+hostile input. Each answer is the SCIM error document it should be."""
+
+from __future__ import annotations
+
+import pytest
+
+from audit.v1 import event_pb2 as ev
+from authz.v1 import authz_pb2 as pb
+from tests.authz.clients import admin_token, bind, connect, group
+from tests.scim.helpers import provisioner, scim_error, scim_events, scim_server
+
+pytestmark = pytest.mark.integration
+
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+USER = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "eve@example.com"}
+
+
+async def test_no_or_bad_token_is_401(database_url: str) -> None:
+    async with scim_server(database_url) as scim:
+        for token in ("", "not-a-token", "ak_deadbeef.0000"):
+            async with scim.client("a", token) as http:
+                answer = await http.get("/Users")
+                scim_error(answer, 401)
+                assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+                scim_error(await http.get("/ServiceProviderConfig"), 401)
+
+
+async def test_without_the_permissions_403_and_nothing_written(database_url: str) -> None:
+    async with scim_server(database_url) as scim:
+        viewer, token = await provisioner(
+            scim.admin, "a", ["core_user_view", "core_usergroup_view"]
+        )
+        async with scim.client("a", token) as http:
+            assert (await http.get("/Users")).status_code == 200
+            scim_error(await http.post("/Users", json=USER), 403)
+            scim_error(await http.post("/Groups", json={"displayName": "G", "schemas": []}), 403)
+        _, nothing = await provisioner(scim.admin, "a", [])
+        async with scim.client("a", nothing) as http:
+            scim_error(await http.get("/Users"), 403)
+            scim_error(await http.get("/Users/admin"), 403)  # authorized before looked up
+        events = await scim_events(database_url)
+        assert [e.action for e in events if e.principal.identifier == viewer] == [
+            ev.ACTION_ACCESS_DENIED,
+            ev.ACTION_ACCESS_DENIED,
+        ]
+        assert not [e for e in events if e.action != ev.ACTION_ACCESS_DENIED]
+
+
+async def test_no_escalation_through_group_membership(database_url: str) -> None:
+    """Adding a member to a group that grants what the service account does not hold is
+    refused, as through the gRPC API."""
+    async with scim_server(database_url) as scim:
+        _, token = await provisioner(scim.admin, "a")
+        async with scim.client("a", token) as http:
+            uid = (await http.post("/Users", json=USER)).json()["id"]
+            gid = (await http.post("/Groups", json={"displayName": "Admins"})).json()["id"]
+            await bind(
+                scim.admin,
+                "a",
+                "admins-b",
+                group(gid, "a"),
+                "_account_admin",
+                "_all_resources_including_child_scopes",
+            )
+            refused = await http.patch(
+                f"/Groups/{gid}",
+                json={
+                    "schemas": [PATCH],
+                    "Operations": [{"op": "add", "path": "members", "value": [{"value": uid}]}],
+                },
+            )
+            scim_error(refused, 403)
+            scim_error(
+                await http.put(
+                    f"/Groups/{gid}", json={"displayName": "Admins", "members": [{"value": uid}]}
+                ),
+                403,
+            )
+            assert "members" not in (await http.get(f"/Groups/{gid}")).json()
+        assert not await scim.admin.check(uid, "a", "PROJECT", "p", "core_project_view")
+
+
+async def test_another_account_is_invisible(database_url: str) -> None:
+    """acme_corp's service account sees nothing of acmeXcorp (a look-alike, LIKE-pattern
+    name), with its own account's path or the other's."""
+    async with scim_server(database_url) as scim:
+        mine = await connect(scim.server, await admin_token(scim.server, "acme_corp"))
+        theirs = await connect(scim.server, await admin_token(scim.server, "acmeXcorp"))
+        _, my_token = await provisioner(mine, "acme_corp")
+        _, their_token = await provisioner(theirs, "acmeXcorp")
+        async with scim.client("acmeXcorp", their_token) as http:
+            victim = (await http.post("/Users", json=USER)).json()["id"]
+            their_group = (await http.post("/Groups", json={"displayName": "X"})).json()["id"]
+        async with scim.client("acmeXcorp", my_token) as http:
+            scim_error(await http.get(f"/Users/{victim}"), 403)
+            scim_error(await http.get("/Users"), 403)
+            scim_error(await http.delete(f"/Users/{victim}"), 403)
+            scim_error(
+                await http.patch(
+                    f"/Users/{victim}",
+                    json={
+                        "schemas": [PATCH],
+                        "Operations": [{"op": "replace", "value": {"active": False}}],
+                    },
+                ),
+                403,
+            )
+        async with scim.client("acme_corp", my_token) as http:
+            scim_error(await http.get(f"/Users/{victim}"), 404)
+            assert (
+                await http.get("/Users", params={"filter": 'userName eq "eve@example.com"'})
+            ).json()["totalResults"] == 0
+            # a member from the other account is not a user of this one
+            made = await http.post(
+                "/Groups", json={"displayName": "Mine", "members": [{"value": victim}]}
+            )
+            scim_error(made, 400, "invalidValue")
+            scim_error(await http.get(f"/Groups/{their_group}"), 404)
+        got = await theirs.users.GetUser(pb.GetRequest(scope="acmeXcorp", identifier=victim))
+        assert got.user.state == pb.USER_STATE_ACTIVE
+        for client in (mine, theirs):
+            await client.channel.close(None)
+
+
+async def test_hostile_input_gets_scim_errors_and_writes_nothing(database_url: str) -> None:
+    async with scim_server(database_url) as scim:
+        _, token = await provisioner(scim.admin, "a")
+        async with scim.client("a", token) as http:
+            uid = (await http.post("/Users", json=USER)).json()["id"]
+            written = len(await scim_events(database_url))
+            huge = {**USER, "displayName": "x" * (2 * 1024 * 1024)}
+            scim_error(await http.post("/Users", json=huge), 413)
+            scim_error(await http.post("/Users", content=b"{not json"), 400, "invalidSyntax")
+            scim_error(await http.post("/Users", content=b"[" * 100_000), 400, "invalidSyntax")
+            scim_error(await http.post("/Users", json=[1, 2]), 400)
+            scim_error(await http.post("/Users", json={**USER, "bogus": 1}), 400, "invalidSyntax")
+            scim_error(await http.post("/Users", json={"schemas": USER["schemas"]}), 400)
+            scim_error(
+                await http.post(
+                    "/Users", json={**USER, "userName": "z@example.com", "displayName": "a\x00b"}
+                ),
+                400,
+                "invalidValue",
+            )
+            scim_error(
+                await http.post("/Users", json={**USER, "displayName": "again"}), 409, "uniqueness"
+            )
+            for bad in (
+                "userName eq",
+                'userName xx "a"',
+                '(userName eq "a"',
+                'bogus eq "a"',
+                '"a" eq userName',
+            ):
+                scim_error(await http.get("/Users", params={"filter": bad}), 400, "invalidFilter")
+            scim_error(
+                await http.patch(
+                    f"/Users/{uid}",
+                    json={
+                        "schemas": [PATCH],
+                        "Operations": [{"op": "replace", "path": "bogus", "value": 1}],
+                    },
+                ),
+                400,
+                "invalidPath",
+            )
+            scim_error(
+                await http.patch(
+                    f"/Users/{uid}", json={"schemas": [PATCH], "Operations": [{"op": "jump"}]}
+                ),
+                400,
+            )
+            # a PUT's id is read-only: ignored (RFC 7644 3.5.1), the path names the user
+            kept = await http.put(f"/Users/{uid}", json={**USER, "id": "other"})
+            assert kept.json()["id"] == uid
+            written += 1
+            scim_error(await http.get("/Users/nobody"), 404)
+            scim_error(await http.put("/Users/nobody", json=USER), 404)
+            scim_error(await http.delete("/Users/nobody"), 404)
+            scim_error(await http.delete(f"/Users/{uid}", headers={"If-Match": 'W/"1"'}), 412)
+        async with scim.client("a/o", token) as http:
+            scim_error(await http.get("/Users"), 404)
+        assert len(await scim_events(database_url)) == written
