@@ -24,6 +24,10 @@ BENCHMARKS = {
     "console_page": "web console: time to first byte and to a rendered trail page of 50 events at"
     " 10M events in headless Chromium beside the bare ListEvents call (not in the default run:"
     " it fills a 10M store of its own)",
+    "grpc_metrics": "the cost per call of the gRPC metrics (libs/runtime/metrics.py) beside a"
+    " bare handler, in one process and in multiprocess mode",
+    "governance": "CreateRoleBinding write latency without policy sets, with one and with five"
+    " (evaluated by the stack's OPA), side by side in one run",
     "chaos": "audit pipeline under faults (projector/broker/PostgreSQL/authz down, rebalance,"
     " poison): lost, duplicated, chains, seconds until the trail is current (not in the default"
     " run: it brings its own broker and database and takes minutes)",

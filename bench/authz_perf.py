@@ -935,6 +935,7 @@ def server_env(database_url: str, port: int, workers: int = 1) -> dict[str, str]
         "AUTHZ_WORKERS": str(workers),
         "AUTHZ_RUN_RELAY": "false",
         "AUTHZ_LOG_LEVEL": "WARNING",
+        "AUTHZ_METRICS_PORT": "0",  # served, as in production, on a free port
     }
 
 

@@ -131,6 +131,7 @@ def authz_process(stack: Stack, database_url: str, topic: str, port: int, log: P
             "AUTHZ_AUDIT_TOPIC": topic,
             "AUTHZ_RUN_RELAY": "true",
             "AUTHZ_LOG_LEVEL": "WARNING",
+            "AUTHZ_METRICS_PORT": "0",  # a free port: scenarios start several
         },
         log,
     )

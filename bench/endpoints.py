@@ -19,18 +19,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class BenchSettings(BaseSettings):
-    """KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL, as `scripts/stack env` prints them."""
+    """KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL and OPA_URL, as `scripts/stack env` prints them."""
 
     model_config = SettingsConfigDict(frozen=True)
 
     kafka_bootstrap_servers: str | None = None
     database_url: SecretStr | None = None
+    opa_url: str | None = None
 
 
 @dataclass(frozen=True)
 class Endpoints:
     kafka_bootstrap_servers: str
     database_url: str  # a database the role can connect to and CREATE DATABASE from
+    opa_url: str = ""
 
 
 def endpoints() -> Endpoints:
@@ -38,7 +40,8 @@ def endpoints() -> Endpoints:
     settings = BenchSettings()
     kafka = settings.kafka_bootstrap_servers
     url = settings.database_url.get_secret_value() if settings.database_url else None
-    if kafka is None or url is None:
+    opa = settings.opa_url
+    if kafka is None or url is None or opa is None:
         out = subprocess.run(
             [str(ROOT / "scripts" / "stack"), "env"],
             capture_output=True,
@@ -49,7 +52,8 @@ def endpoints() -> Endpoints:
         stack = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
         kafka = kafka or stack["KAFKA_BOOTSTRAP_SERVERS"]
         url = url or stack["DATABASE_URL"]
-    return Endpoints(kafka, url)
+        opa = opa or stack.get("OPA_URL", "")
+    return Endpoints(kafka, url, opa)
 
 
 def unique_name(prefix: str) -> str:

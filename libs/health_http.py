@@ -1,6 +1,7 @@
 """A minimal HTTP health endpoint for processes without a gRPC server (the projector worker,
 the standalone outbox relay): GET /health answers 200 with a JSON report when the process does
-its job, 503 otherwise; compose and Kubernetes probes use it."""
+its job, 503 otherwise; compose and Kubernetes probes use it. GET /metrics answers the process's
+Prometheus metrics on the same port."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
 log = logging.getLogger(__name__)
 
 Report = Callable[[], Awaitable[tuple[bool, dict[str, object]]]]
 
 
-def _response(status: str, body: bytes) -> bytes:
+def _response(status: str, body: bytes, content_type: str = "application/json") -> bytes:
     head = (
-        f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+        f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     )
     return head.encode() + body
@@ -33,8 +36,10 @@ async def _serve_one(
             healthy, details = await asyncio.wait_for(report(), 5.0)
             body = json.dumps(details, default=str).encode()
             writer.write(_response("200 OK" if healthy else "503 Service Unavailable", body))
+        elif path.split(b"?")[0] == b"/metrics":
+            writer.write(_response("200 OK", generate_latest(REGISTRY), CONTENT_TYPE_LATEST))
         else:
-            writer.write(_response("404 Not Found", b'{"error": "try /health"}'))
+            writer.write(_response("404 Not Found", b'{"error": "try /health or /metrics"}'))
         await writer.drain()
     except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
         pass
@@ -49,5 +54,5 @@ async def start_health_server(host: str, port: int, report: Report) -> asyncio.S
         lambda r, w: _serve_one(report, r, w), host, port, reuse_address=True
     )
     bound = server.sockets[0].getsockname()[1]
-    log.info("health on http://%s:%d/health", host, bound)
+    log.info("health on http://%s:%d/health, metrics on /metrics", host, bound)
     return server

@@ -1,9 +1,10 @@
 from tests.harness.fixtures import (
     database_url,
     kafka_bootstrap,
+    opa_url,
     postgres_url,
     topic,
     unique_name,
 )
 
-__all__ = ["database_url", "kafka_bootstrap", "postgres_url", "topic", "unique_name"]
+__all__ = ["database_url", "kafka_bootstrap", "opa_url", "postgres_url", "topic", "unique_name"]

@@ -12,6 +12,7 @@ import uuid6
 
 from audit.v1 import event_pb2 as pb
 from libs.outbox.masking import mask_secrets
+from libs.runtime.tracing import current_trace_id
 
 TOPIC = "audit.events.v1"
 SCHEMA_VERSION = 1
@@ -54,7 +55,8 @@ def new_event(
     labels: dict[str, str] | None = None,
     occurred_at: datetime | None = None,
 ) -> pb.AuditEvent:
-    """A complete event with a fresh UUIDv7 id; secrets in the states are masked here."""
+    """A complete event with a fresh UUIDv7 id; secrets in the states are masked here. The
+    event records the trace of the request in progress (tracing on), linking the record to it."""
     event = pb.AuditEvent(
         event_id=str(uuid6.uuid7()),
         scope=scope_message(scope),
@@ -73,6 +75,7 @@ def new_event(
         new_state_json=state_json(new_state),
         policy_revision=policy_revision,
         schema_version=SCHEMA_VERSION,
+        trace_id=current_trace_id(),
     )
     event.occurred_at.FromDatetime(occurred_at or datetime.now(UTC))
     return fit(event, MAX_EVENT_BYTES)

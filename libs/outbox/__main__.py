@@ -1,5 +1,6 @@
 """python -m libs.outbox: run the outbox relay on its own (OUTBOX_* settings), with an HTTP
-health endpoint (GET /health: 503 when a publishable row waited longer than health_max_age_s)."""
+health endpoint (GET /health: 503 when a publishable row waited longer than health_max_age_s)
+and its Prometheus metrics on the same port (GET /metrics)."""
 
 from __future__ import annotations
 
@@ -74,5 +75,5 @@ async def main(settings: RelaySettings) -> None:
 
 if __name__ == "__main__":
     settings = RelaySettings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     asyncio.run(main(settings))

@@ -32,6 +32,7 @@ from aiokafka.errors import (
 from asyncpg.pool import PoolConnectionProxy
 
 from libs.events.topics import TopicSettings, ensure_topics, spec_for
+from libs.outbox import metrics
 from libs.outbox.writer import NOTIFY_CHANNEL
 from libs.pg_connections import connection_lost
 
@@ -62,6 +63,7 @@ class RelayConfig:
     retention_s: float = 7 * 24 * 3600.0
     prune_interval_s: float = 300.0
     request_timeout_ms: int = 10000
+    kafka_wait_s: float = 30.0  # the longest a batch waits for Kafka before it is tried again
     declare: tuple[str, ...] = ()  # topics ensured at start (others before their first row)
     topics: TopicSettings = field(default_factory=TopicSettings)
 
@@ -96,6 +98,7 @@ class Relay:
         self._producer: AIOKafkaProducer | None = None
         self._declared: set[str] = set()
         self._listener: PoolConnectionProxy | None = None
+        self._next_sample = 0.0
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -116,7 +119,8 @@ class Relay:
             self._producer = producer
         return self._producer
 
-    async def _drop_producer(self) -> None:
+    async def close(self) -> None:
+        """Stop the Kafka producer; a later batch starts a new one."""
         if self._producer is not None:
             producer, self._producer = self._producer, None
             with contextlib.suppress(Exception):
@@ -197,8 +201,16 @@ class Relay:
             )
             if not rows:
                 return 0
-            await self.declare({row["topic"] for row in rows})
-            outcome = await self._send(rows)
+            # Kafka's wait happens inside this transaction: the session must outlive it (a pool's
+            # idle-in-transaction limit would otherwise end it after Kafka took the rows, and
+            # they would be sent again), and the wait itself has an end.
+            wait_s = self.config.kafka_wait_s
+            await conn.execute(
+                f"SET LOCAL idle_in_transaction_session_timeout = {int(wait_s * 1000) + 30_000}"
+            )
+            async with asyncio.timeout(wait_s):  # run() drops the producer and retries
+                await self.declare({row["topic"] for row in rows})
+                outcome = await self._send(rows)
             await conn.execute(
                 "UPDATE outbox SET sent_at = now(),"
                 " payload = CASE WHEN erase_when_sent THEN ''::bytea ELSE payload END"
@@ -216,6 +228,8 @@ class Relay:
             )
         self.published += len(outcome.sent)
         self.dead += len(outcome.dead)
+        metrics.PUBLISHED.inc(len(outcome.sent))
+        metrics.DEAD.inc(len(outcome.dead))
         if outcome.transient is not None:
             raise outcome.transient
         return len(outcome.sent) + len(outcome.dead)
@@ -227,18 +241,37 @@ class Relay:
         )
         return int(result.split()[-1])
 
+    async def backlog(self) -> asyncpg.Record:
+        """What waits (rows, age of the oldest in seconds or None) and the dead rows; the
+        metrics' gauges are set from it."""
+        row = await self.pool.fetchrow(
+            "SELECT count(*) AS pending,"
+            " extract(epoch FROM now() - min(created_at))::float8 AS oldest,"
+            " (SELECT count(*) FROM outbox WHERE dead_at IS NOT NULL) AS dead"
+            " FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL",
+            timeout=3,
+        )
+        assert row is not None
+        metrics.PENDING.set(row["pending"])
+        metrics.OLDEST_AGE.set(row["oldest"] or 0.0)
+        metrics.DEAD_ROWS.set(row["dead"])
+        return row
+
     async def health(self, max_age_s: float) -> tuple[bool, dict[str, object]]:
         try:
-            row = await self.pool.fetchrow(
-                "SELECT (SELECT extract(epoch FROM now() - min(created_at))::float8 FROM outbox"
-                "        WHERE sent_at IS NULL AND dead_at IS NULL) AS oldest,"
-                " (SELECT count(*) FROM outbox WHERE dead_at IS NOT NULL) AS dead",
-                timeout=3,
-            )
+            row = await self.backlog()
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             return False, {"status": "database unreachable", "error": type(exc).__name__}
-        assert row is not None
         return relay_health(row["oldest"], row["dead"], max_age_s)
+
+    async def _sample(self) -> None:
+        """The backlog gauges, at most once per poll interval (a failure leaves them be)."""
+        now = asyncio.get_running_loop().time()
+        if now < self._next_sample:
+            return
+        self._next_sample = now + self.config.poll_interval_s
+        with contextlib.suppress(Exception):
+            await self.backlog()
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
@@ -278,9 +311,12 @@ class Relay:
                     if loop.time() >= next_prune:
                         await self.prune()
                         next_prune = loop.time() + self.config.prune_interval_s
+                    await self._sample()
                 except Exception as exc:  # the relay must outlive any failure: retry them all
+                    metrics.FAILURES.inc()
+                    await self._sample()
                     log.warning("outbox relay: %r; retrying in %.1f s", exc, backoff)
-                    await self._drop_producer()
+                    await self.close()
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.config.backoff_max_s)
                     continue
@@ -293,4 +329,4 @@ class Relay:
                     await listener.remove_listener(NOTIFY_CHANNEL, self._on_notify)
                 with contextlib.suppress(Exception):
                     await self.pool.release(listener)
-            await self._drop_producer()
+            await self.close()

@@ -9,6 +9,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from audit.v1 import event_pb2 as pb
 from libs.events import codec
+from libs.runtime.tracing import TRACER
 
 NOTIFY_CHANNEL = "outbox"
 
@@ -27,17 +28,21 @@ async def add_to_outbox(
     `erase_when_sent`: the relay blanks the payload once Kafka has it (a secret inside)."""
     if not conn.is_in_transaction():
         raise RuntimeError("add_to_outbox needs the caller's transaction")
-    await conn.execute(
-        "INSERT INTO outbox (event_id, topic, key, payload, headers, erase_when_sent)"
-        " VALUES ($1, $2, $3, $4, $5, $6)",
-        event_id,
-        topic,
-        key,
-        payload,
-        json.dumps(headers or {}),
-        erase_when_sent,
-    )
-    await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+    # A span of the request's trace: the trace follows a change into the outbox.
+    with TRACER.start_as_current_span(
+        "outbox.insert", attributes={"messaging.destination.name": topic, "event.id": event_id}
+    ):
+        await conn.execute(
+            "INSERT INTO outbox (event_id, topic, key, payload, headers, erase_when_sent)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            event_id,
+            topic,
+            key,
+            payload,
+            json.dumps(headers or {}),
+            erase_when_sent,
+        )
+        await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
 
 
 async def add_event(

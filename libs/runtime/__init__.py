@@ -11,7 +11,7 @@ boundary and the channel to authz. A new gRPC server, in a few lines:
         add_PolicyServiceServicer_to_server(ERRORS.guard_servicer(servicer, SERVICE), server)
         return [SERVICE.full_name]
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     async with serve_grpc(settings, register, label="governance"):
         await stop.wait()
 """

@@ -1,7 +1,10 @@
 """The gRPC server bootstrap every service starts from: the services `register` adds, health
 (every service SERVING once started) and reflection, the port with TLS or mutual TLS from the
 settings, and on exit health's graceful shutdown (NOT_SERVING, so load balancers stop sending)
-and a stop that gives in-flight calls the grace period."""
+and a stop that gives in-flight calls the grace period.
+
+Every method `register` adds is measured (libs.runtime.metrics: requests by method and code,
+latency) and, with tracing on, traced (libs.runtime.tracing); health and reflection are not."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -17,7 +20,9 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from libs.grpc_tls import add_port, server_credentials
+from libs.runtime.metrics import InstrumentedServer
 from libs.runtime.settings import GrpcServerSettings
+from libs.runtime.tracing import server_interceptors
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +52,8 @@ async def serve_grpc(
     credentials = server_credentials(  # a missing key or file fails here, before binding
         settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file
     )
-    server = grpc.aio.server(options=list(options))
-    names = [*register(server)]
+    server = grpc.aio.server(options=list(options), interceptors=server_interceptors() or None)
+    names = [*register(cast(grpc.aio.Server, InstrumentedServer(server)))]
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     names += [HEALTH, reflection.SERVICE_NAME]

@@ -4,6 +4,8 @@ its own env prefix (AUTHZ_, AUDIT_, OUTBOX_), so `AUTHZ_DATABASE_URL`, `AUDIT_TL
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -18,6 +20,10 @@ class ServiceSettings(BaseSettings):
 
     database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"  # json: one object per line (log_setup)
+    # OpenTelemetry: spans exported over OTLP/gRPC to this collector (http://host:4317);
+    # empty: tracing off (libs.runtime.tracing).
+    otlp_endpoint: str = ""
 
 
 class GrpcServerSettings(ServiceSettings):
@@ -32,6 +38,10 @@ class GrpcServerSettings(ServiceSettings):
     tls_cert_file: str = ""
     tls_key_file: str = ""
     tls_client_ca_file: str = ""
+    # Prometheus metrics: GET http://metrics_host:metrics_port/metrics. Each service has its
+    # own default port; 0 picks a free one, -1 turns it off.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = -1
 
 
 class AuthzClientSettings(BaseSettings):

@@ -14,6 +14,8 @@ import asyncpg
 import typer
 
 from libs.runtime.log_setup import configure_logging
+from libs.runtime.metrics_http import start_metrics_server
+from libs.runtime.tracing import configure_tracing, shutdown_tracing
 from services.audit.chain_verification import verify_account
 from services.audit.domain import bounds
 from services.audit.domain.chain import ChainHead
@@ -31,7 +33,7 @@ cli = typer.Typer(add_completion=False, help="The audit service.")
 
 def _settings() -> AuditSettings:
     settings = AuditSettings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     if settings.dev_chain_key:
         log.warning(
             "AUDIT_CHAIN_KEY is the published development key: the audit chain is not anchored;"
@@ -69,6 +71,8 @@ def serve() -> None:
     from services.audit.query_server import running_query_server
 
     settings = _settings()
+    configure_tracing("audit-query", settings.otlp_endpoint)
+    start_metrics_server(settings.metrics_host, settings.metrics_port)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -78,7 +82,10 @@ def serve() -> None:
         async with running_query_server(settings):
             await stop.wait()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        shutdown_tracing()
 
 
 @cli.command()

@@ -97,4 +97,5 @@ def record_from_event(event: pb.AuditEvent) -> AuditRecord:
         new_state=_state(event.new_state_json, "new_state_json"),
         policy_revision=event.policy_revision,
         schema_version=event.schema_version,
+        trace_id=event.trace_id,
     )

@@ -20,6 +20,7 @@ class GroupLag:
         self.topic = topic
         self._admin: AIOKafkaAdminClient | None = None
         self._consumer: AIOKafkaConsumer | None = None
+        self.partition_lags: dict[int, int] = {}  # of the last sample
 
     async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
         if self._admin is None or self._consumer is None:
@@ -57,8 +58,8 @@ class GroupLag:
             tp: offsets[tp].offset if tp in offsets and offsets[tp].offset >= 0 else starts[tp]
             for tp in tps
         }
-        lag = sum(max(0, ends[tp] - committed[tp]) for tp in tps)
-        return lag, sum(committed.values())
+        self.partition_lags = {tp.partition: max(0, ends[tp] - committed[tp]) for tp in tps}
+        return sum(self.partition_lags.values()), sum(committed.values())
 
     async def close(self) -> None:
         admin, consumer, self._admin, self._consumer = self._admin, self._consumer, None, None

@@ -23,6 +23,8 @@ import faust
 
 from libs.events.topics import TopicSettings, ensure_topics, spec_for
 from libs.health_http import start_health_server
+from libs.runtime.log_setup import configure_logging
+from services.audit import metrics
 from services.audit.domain.failures import printable_reason, rejected_for_good
 from services.audit.domain.liveness import LagSample, Liveness
 from services.audit.domain.records import AuditRecord, InvalidEvent
@@ -82,6 +84,9 @@ class Projector:
 
     async def observe_lag(self, assigned: set[Any]) -> None:
         sampled = await self.lag.sample()
+        if sampled is not None:
+            for partition, behind in self.lag.partition_lags.items():
+                metrics.GROUP_LAG.labels(str(partition)).set(behind)
         owned = tuple(sorted(tp.partition for tp in assigned if tp.topic == self.settings.topic))
         lag, committed = sampled if sampled is not None else (None, 0)
         if sampled is None and self.liveness.last is not None:
@@ -134,9 +139,12 @@ class Projector:
         return incoming, dead
 
     async def handle(self, events: Sequence[Any]) -> None:
-        incoming, dead = self.split(events)
-        letters = await self._store(incoming, dead)
+        with metrics.BATCH_SECONDS.time():
+            incoming, dead = self.split(events)
+            letters = await self._store(incoming, dead)
         self.dead += len(letters)
+        metrics.DEAD_AT_DECODE.inc(len(dead))
+        metrics.DEAD_AT_STORE.inc(len(letters) - len(dead))
         for letter in letters:
             log.warning(
                 "dead letter %s[%d]@%d: %s",
@@ -170,7 +178,9 @@ class Projector:
             pool = await self._pool()
             try:
                 async with pool.acquire() as conn:
-                    self.stored += await repository.write_batch(conn, records, dead, self.keys)
+                    stored = await repository.write_batch(conn, records, dead, self.keys)
+                self.stored += stored
+                metrics.STORED.inc(stored)
                 return
             except asyncpg.PostgresError as exc:
                 if rejected_for_good(exc.sqlstate):
@@ -181,6 +191,7 @@ class Projector:
                 # start over with a fresh pool.
                 log.warning("writing a batch failed: %r; retrying in %.1f s", exc, delay)
                 await self._drop_pool()
+            metrics.WRITE_RETRIES.inc()
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.settings.retry_backoff_max_s)
 
@@ -232,6 +243,9 @@ class ProjectorApp(faust.App):
 
     async def on_first_start(self) -> None:
         await super().on_first_start()
+        settings = self.projector.settings
+        if settings.log_format == "json":  # faust's worker set up its own text handlers
+            configure_logging(settings.log_level, "json", replace=True)
         await self.projector.prepare()  # before the consumer (a child service) subscribes
 
     async def on_stop(self) -> None:

@@ -51,6 +51,7 @@ class AuditSettings(GrpcServerSettings, AuthzClientSettings):
     dead_letter_send_timeout_s: float = 10.0
     # The query API (python -m services.audit serve).
     port: int = 50052
+    metrics_port: int = 9102  # the query API's GET /metrics (the worker's: on its health port)
     shutdown_grace_s: float = 5.0
     # Signs page tokens; replicas behind one load balancer need the same key.
     page_token_key: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_hex(32)))

@@ -37,11 +37,15 @@ def serve() -> None:
     """Apply migrations, load the policy and serve gRPC until SIGTERM or Ctrl-C; with
     AUTHZ_WORKERS above 1, from that many processes sharing the port."""
     settings = AuthzSettings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     if settings.workers > 1:
         if settings.port == 0:
             raise typer.BadParameter("several workers need a fixed port (AUTHZ_PORT)")
-        raise typer.Exit(run_workers(settings.workers, serve_replica))
+        raise typer.Exit(
+            run_workers(
+                settings.workers, serve_replica, settings.metrics_host, settings.metrics_port
+            )
+        )
     serve_replica(0)
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NoReturn
 
 from libs.runtime.call_origin import bearer_token
 from services.authz.domain import tokens
 from services.authz.domain.audit import Caller
 from services.authz.domain.entities import PRINCIPAL_OF_KIND
 from services.authz.domain.errors import Unauthenticated
+from services.authz.metrics import AUTH_RESULTS
 from services.authz.store.connections import Connections
 from services.authz.store.repository import token_record
 
@@ -62,11 +64,22 @@ class Authenticator:
         token = bearer_token(authorization)
         parsed = tokens.parse(token) if token else None
         if parsed is None:
-            raise Unauthenticated()
+            return _refused("malformed")
         prefix, secret = parsed
         entry = await self._entry(prefix)
-        if entry is None or not tokens.secret_matches(secret, entry.secret_hash):
-            raise Unauthenticated()
-        if entry.caller is None or (entry.expires_at and entry.expires_at <= datetime.now(UTC)):
-            raise Unauthenticated()
+        if entry is None:
+            return _refused("unknown_key")
+        if not tokens.secret_matches(secret, entry.secret_hash):
+            return _refused("wrong_secret")
+        if entry.caller is None:
+            return _refused("revoked")
+        if entry.expires_at and entry.expires_at <= datetime.now(UTC):
+            return _refused("expired")
+        AUTH_RESULTS["accepted"].inc()
         return entry.caller
+
+
+def _refused(result: str) -> NoReturn:
+    """Counted by its reason; the caller learns only UNAUTHENTICATED."""
+    AUTH_RESULTS[result].inc()
+    raise Unauthenticated()

@@ -19,6 +19,7 @@ from services.authz.domain import catalog
 from services.authz.domain.errors import RevisionNotReached
 from services.authz.domain.lines import PolicyLine
 from services.authz.domain.policy_index import PolicyIndex
+from services.authz.metrics import policy_advanced, policy_caught_up
 from services.authz.store import repository
 from services.authz.store.casbin_adapter import fetch_lines
 from services.authz.store.repository import NOTIFY_CHANNEL, Conn
@@ -67,6 +68,7 @@ class PolicyState:
                 self.permissions = {p.name for p in catalog.SEEDED_PERMISSIONS} | set(names)
                 self._refresh_types()
                 await self._advance(revision)
+        policy_caught_up()
         log.info("policy loaded: %d lines at revision %d", len(self.index), revision)
 
     async def catch_up(self, conn: Conn) -> None:
@@ -78,6 +80,7 @@ class PolicyState:
                     repository.parse_log_lines(row["removed"]),
                 )
                 await self._advance(row["revision"])
+        policy_caught_up()
 
     def _apply(self, added: list[PolicyLine], removed: list[PolicyLine]) -> None:
         perms_added = {line.values[0] for line in added if line.ptype == PERMISSION}
@@ -94,6 +97,7 @@ class PolicyState:
         async with self._advanced:
             self.revision = max(self.revision, revision)
             self._advanced.notify_all()
+        policy_advanced(self.revision, len(self.index))
 
     async def wait_for(self, revision: int, wait_s: float) -> None:
         if self.revision >= revision:

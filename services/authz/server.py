@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -21,18 +22,25 @@ from services.authz.access import Access
 from services.authz.api_keys import ApiKeys
 from services.authz.audit_events import OutboxEvents
 from services.authz.authentication import Authenticator
+from services.authz.governance.dry_run import DryRun
+from services.authz.governance.gate import Gate
+from services.authz.governance.opa_client import OpaClient, OpaUnavailable
 from services.authz.grpc_api import invitation_servicer
 from services.authz.grpc_api.access_servicer import AccessServicer
 from services.authz.grpc_api.api_key_servicer import ApiKeyServicer
 from services.authz.grpc_api.errors import authenticated
+from services.authz.grpc_api.governance_servicer import add_governance_service
 from services.authz.grpc_api.management_servicers import add_management_services
 from services.authz.guard import Guard
 from services.authz.invitations import Invitations, invitations_of, sweep_expired
 from services.authz.management import Management
+from services.authz.management.operation_access import OperationAccess
 from services.authz.policy_state import PolicyState, follow_policy_log
 from services.authz.settings import AuthzSettings
 from services.authz.store.connections import Connections, session_settings
 from services.authz.store.schema import migrate_authz
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -49,6 +57,15 @@ def _service(name: str) -> str:
     return pb.DESCRIPTOR.services_by_name[name].full_name
 
 
+async def _refill(gate: Gate, db: Connections) -> None:
+    try:
+        log.info("governance: %d policies pushed to OPA", await gate.refill(db))
+    except OpaUnavailable as e:
+        log.warning("governance: OPA not reachable at start-up (%s)", e)
+    except Exception:  # a background task: its failure is logged, never lost
+        log.warning("governance: filling OPA at start-up failed", exc_info=True)
+
+
 @contextlib.asynccontextmanager
 async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer]:
     """Migrate, load the policy, serve; on exit drain in-flight calls and close."""
@@ -59,13 +76,15 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
         server_settings=session_settings(settings.statement_timeout_ms, settings.lock_timeout_ms),
     )
     background: list[asyncio.Task[None]] = []
+    opa = OpaClient(settings.opa_url, settings.opa_timeout_s)
     try:
         db = Connections(pool, settings.pool_acquire_timeout_s)
         state = PolicyState()
         events = OutboxEvents(settings.audit_topic)
         authenticator = Authenticator(db, settings.token_cache_s)
         guard = Guard(state, db, events)
-        management = Management(db, state, events, guard, authenticator.forget)
+        gate = Gate(opa)
+        management = Management(db, state, events, guard, authenticator.forget, gate)
         invitations = invitations_of(settings, management)
         proxies = parse_networks(settings.trusted_proxies)
         async with pool.acquire() as conn:
@@ -86,6 +105,10 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
             pb_grpc.add_ApiKeyServiceServicer_to_server(
                 authenticated(api_keys, "ApiKeyService", authenticator, proxies), server
             )
+            dry_run = DryRun(db, OperationAccess(guard), gate)
+            names.append(
+                add_governance_service(server, management, dry_run, authenticator, proxies)
+            )
             names.append(_service("ApiKeyService"))
             return [
                 *names,
@@ -98,6 +121,9 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
         background.append(
             asyncio.create_task(sweep_expired(invitations, settings.invitation_sweep_s))
         )
+        # OPA keeps nothing: fill it from the store, beside serving (an evaluation pushes any
+        # version it finds missing, so nothing waits for this).
+        background.append(asyncio.create_task(_refill(gate, db)))
         if settings.run_relay:
             relay = Relay(
                 pool,
@@ -127,3 +153,4 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         await pool.close()
+        await opa.close()

@@ -12,6 +12,7 @@ class AuthzSettings(GrpcServerSettings):
     model_config = SettingsConfigDict(env_prefix="AUTHZ_", frozen=True)
 
     port: int = 50051
+    metrics_port: int = 9101  # GET /metrics; with several workers, all of theirs (parent serves)
     # Processes serving the port together (SO_REUSEPORT), each a whole replica: one per core.
     workers: int = 1
     # How long Check waits for at_least_revision when the call has no shorter deadline.
@@ -44,3 +45,8 @@ class AuthzSettings(GrpcServerSettings):
     console_url: str = "http://127.0.0.1:8080"
     # Notifications for people (invitations, with their secret): authz.notifications.v1.
     notifications_topic: str = "authz.notifications.v1"
+    # Governance: the OPA server that evaluates the policy sets (scripts/stack: OPA_URL), and
+    # how long one evaluation may take. It runs inside the write holding the revision lock:
+    # keep it short; past it, each policy set's failure mode decides.
+    opa_url: str = "http://127.0.0.1:8181"
+    opa_timeout_s: float = 0.5

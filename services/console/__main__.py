@@ -5,13 +5,15 @@ from __future__ import annotations
 import uvicorn
 
 from libs.runtime.log_setup import configure_logging
+from libs.runtime.metrics_http import start_metrics_server
 from services.console.app import create_app
 from services.console.settings import ConsoleSettings
 
 
 def main() -> None:
     settings = ConsoleSettings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
+    start_metrics_server(settings.metrics_host, settings.metrics_port)
     uvicorn.run(
         create_app(settings),
         host=settings.host,

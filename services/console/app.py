@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from services.console import pages_access, pages_event, pages_signin, pages_trail
 from services.console.backends import Backends
 from services.console.errors import in_words
+from services.console.metrics import HttpMetrics
 from services.console.sessions import SessionStore
 from services.console.settings import ConsoleSettings
 from services.console.web import (
@@ -116,7 +117,10 @@ def create_app(settings: ConsoleSettings) -> Starlette:
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders, hsts=bool(settings.tls_cert_file))],
+        middleware=[
+            Middleware(HttpMetrics),
+            Middleware(SecurityHeaders, hsts=bool(settings.tls_cert_file)),
+        ],
         exception_handlers={
             SignInRequired: to_signin,
             CsrfRefused: csrf_refused,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic_settings import SettingsConfigDict
 
 from libs.runtime.settings import AuthzClientSettings
@@ -16,6 +18,10 @@ class ConsoleSettings(AuthzClientSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    # Prometheus metrics: GET http://metrics_host:metrics_port/metrics (0: a free port, -1: off).
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9104
     audit_target: str = "127.0.0.1:50052"
     audit_tls_ca_file: str = ""
     audit_tls_cert_file: str = ""

@@ -7,6 +7,7 @@ import contextlib
 import signal
 
 from libs.runtime.log_setup import configure_logging
+from libs.runtime.metrics_http import start_metrics_server
 from services.mailer.mailer import Mailer
 from services.mailer.settings import MailerSettings
 
@@ -22,5 +23,6 @@ async def main(settings: MailerSettings) -> None:
 
 if __name__ == "__main__":
     settings = MailerSettings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
+    start_metrics_server(settings.metrics_host, settings.metrics_port)
     asyncio.run(main(settings))

@@ -25,6 +25,7 @@ from google.protobuf.message import DecodeError
 
 from authz.v1 import notifications_pb2 as pb
 from libs.events.topics import TopicSettings, ensure_topics, spec_for
+from services.mailer import metrics
 from services.mailer.messages import invitation_email
 from services.mailer.settings import MailerSettings
 
@@ -72,6 +73,7 @@ class Mailer:
         """Send the notification's mail, retrying until the SMTP server takes it; False when it
         is refused for good (or is of a kind this mailer does not deliver)."""
         if note.WhichOneof("kind") != "invitation":
+            metrics.REFUSED.inc()
             return False
         invitation = note.invitation
         message = invitation_email(
@@ -87,7 +89,9 @@ class Mailer:
                     log.error(
                         "%s (%s) refused: %s", what, note.notification_id, type(error).__name__
                     )
+                    metrics.REFUSED.inc()
                     return False
+                metrics.SMTP_FAILURES.inc()
                 log.warning(
                     "%s (%s) not sent (%s); retrying in %.0f s",
                     what,
@@ -99,6 +103,7 @@ class Mailer:
                 delay = min(delay * 2, self.settings.retry_max_s)
                 continue
             self.sent += 1
+            metrics.SENT.inc()
             log.info("%s sent (%s)", what, note.notification_id)
             return True
 
@@ -119,6 +124,7 @@ class Mailer:
                 try:
                     note = pb.Notification.FromString(record.value or b"")
                 except DecodeError:
+                    metrics.UNDECODABLE.inc()
                     log.error(
                         "undecodable record at %s/%d offset %d: skipped",
                         record.topic,

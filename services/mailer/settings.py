@@ -30,3 +30,7 @@ class MailerSettings(BaseSettings):
     retry_initial_s: float = 1.0
     retry_max_s: float = 60.0
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    # Prometheus metrics: GET http://metrics_host:metrics_port/metrics (0: a free port, -1: off).
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9103

@@ -12,6 +12,8 @@ import pytest
 
 from audit.v1 import event_pb2 as ev
 from authz.v1 import authz_pb2 as pb
+from authz.v1 import governance_pb2 as gpb
+from authz.v1 import governance_pb2_grpc as gpb_grpc
 from services.authz.domain import required_permissions
 from tests.authz.clients import Authz, bind, connect, create_user, user, user_token
 from tests.security.attackers import outbox_events
@@ -149,6 +151,46 @@ def management_calls(c: Authz) -> list[tuple[str, Any]]:
             ),
         ),
         ("ListApiKeys", c.api_keys.ListApiKeys(pb.ListApiKeysRequest(owner=admin, scope="a"))),
+        *governance_calls(gpb_grpc.GovernanceServiceStub(c.channel), g, d, lst),
+    ]
+
+
+def governance_calls(
+    gov: gpb_grpc.GovernanceServiceAsyncStub,
+    g: pb.GetRequest,
+    d: pb.DeleteRequest,
+    lst: pb.ListRequest,
+) -> list[tuple[str, Any]]:
+    policy = gpb.GovernancePolicy(scope="a", identifier="p", rego="package p")
+    policy_set = gpb.PolicySet(
+        scope="a",
+        identifier="s",
+        entity_types=["role"],
+        events=[gpb.GOVERNANCE_EVENT_ON_SAVE],
+        severity=gpb.SEVERITY_ERROR,
+        policies=[gpb.PolicyRef(scope="a", identifier="p")],
+    )
+    evaluate = gpb.EvaluateRequest(
+        entity_type="role",
+        event=gpb.GOVERNANCE_EVENT_ON_SAVE,
+        scope="a",
+        after_json='{"scope": "a", "identifier": "r"}',
+    )
+    return [
+        (
+            "CreateGovernancePolicy",
+            gov.CreateGovernancePolicy(gpb.CreateGovernancePolicyRequest(policy=policy)),
+        ),
+        ("GetGovernancePolicy", gov.GetGovernancePolicy(g)),
+        ("UpdateGovernancePolicy", gov.UpdateGovernancePolicy(policy)),
+        ("DeleteGovernancePolicy", gov.DeleteGovernancePolicy(d)),
+        ("ListGovernancePolicies", gov.ListGovernancePolicies(lst)),
+        ("CreatePolicySet", gov.CreatePolicySet(gpb.CreatePolicySetRequest(policy_set=policy_set))),
+        ("GetPolicySet", gov.GetPolicySet(g)),
+        ("UpdatePolicySet", gov.UpdatePolicySet(policy_set)),
+        ("DeletePolicySet", gov.DeletePolicySet(d)),
+        ("ListPolicySets", gov.ListPolicySets(lst)),
+        ("Evaluate", gov.Evaluate(evaluate)),
     ]
 
 

@@ -20,6 +20,7 @@ from authz.v1 import authz_pb2 as pb
 from authz.v1 import authz_pb2_grpc as pb_grpc
 from libs.runtime.bearer_token import BearerToken
 from tests.harness.endpoints import ROOT
+from tests.harness.metrics import scrape
 
 pytestmark = pytest.mark.integration
 
@@ -32,6 +33,7 @@ class Served:
     process: asyncio.subprocess.Process
     port: int
     token: str
+    metrics_port: int
 
     def workers(self) -> list[int]:
         """The supervisor's worker processes (not multiprocessing's resource tracker)."""
@@ -68,7 +70,7 @@ def channel(port: int, token: str) -> grpc.aio.Channel:
 
 @pytest.fixture
 async def served(database_url: str, tmp_path: Path) -> AsyncIterator[Served]:
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     env = {
         **os.environ,
         "AUTHZ_DATABASE_URL": database_url,
@@ -76,6 +78,7 @@ async def served(database_url: str, tmp_path: Path) -> AsyncIterator[Served]:
         "AUTHZ_WORKERS": str(WORKERS),
         "AUTHZ_RUN_RELAY": "false",
         "AUTHZ_SHUTDOWN_GRACE_S": "2",
+        "AUTHZ_METRICS_PORT": str(metrics_port),
     }
     token = (await run("bootstrap", "--account", "a", "--admin", "root", env=env)).split()[-1]
     log = tmp_path / "serve.log"
@@ -85,7 +88,7 @@ async def served(database_url: str, tmp_path: Path) -> AsyncIterator[Served]:
             stdout=out, stderr=out, start_new_session=True,
         )  # fmt: skip
     try:
-        served = Served(process, port, token)
+        served = Served(process, port, token, metrics_port)
         await until_listening(served, 60)
         yield served
     finally:
@@ -185,3 +188,46 @@ async def test_when_a_worker_dies_the_service_stops_with_an_error(served: Served
     await asyncio.wait_for(served.process.wait(), 30)
     assert served.process.returncode != 0
     assert not alive(second)
+
+
+async def test_the_parent_serves_the_metrics_of_every_worker(served: Served) -> None:
+    """prometheus_client's multiprocess mode: counters are the sum over the workers, and each
+    worker's policy revision is a series of its own (label pid)."""
+    workers = served.workers()
+    before = scrape(served.metrics_port)
+    channels = [channel(served.port, served.token) for _ in range(CONNECTIONS)]
+    try:
+        stubs = [pb_grpc.AccessServiceStub(ch) for ch in channels]
+        for stub in stubs:
+            await stub.WhoAmI(pb.WhoAmIRequest())
+        held = sockets_by_pid(served.port, workers, ESTABLISHED)
+        assert all(count > 0 for count in held.values()), held  # both workers took calls
+        users = pb_grpc.UserServiceStub(channels[0])
+        written = await users.CreateUser(
+            pb.CreateUserRequest(user=pb.User(account="a", identifier="alice"))
+        )
+        me = pb.CheckRequest(
+            principal=pb.Principal(type=pb.PRINCIPAL_TYPE_USER, identifier="root"),
+            resource_scope="a",
+            resource_type="USER",
+            permission="core_user_view",
+            at_least_revision=written.revision,
+        )
+        for stub in stubs:
+            assert (await stub.Check(me)).allowed
+    finally:
+        for ch in channels:
+            await ch.close(None)
+    after = scrape(served.metrics_port)
+
+    def moved(name: str, **labels: str) -> float:
+        return after.value(name, **labels) - before.value(name, **labels)
+
+    access = {"grpc_service": "authz.v1.AccessService", "grpc_code": "OK"}
+    assert moved("grpc_server_handled_total", grpc_method="WhoAmI", **access) == CONNECTIONS
+    assert moved("grpc_server_handled_total", grpc_method="Check", **access) == CONNECTIONS
+    assert moved("authz_decisions_total", rpc="Check", outcome="allowed") == CONNECTIONS
+    revisions = {s["pid"]: s for s in after.series("authz_policy_revision")}
+    assert set(revisions) == {str(pid) for pid in workers}
+    for pid in revisions:  # every worker answered at the write's revision, so it reached it
+        assert after.value("authz_policy_revision", pid=pid) >= written.revision

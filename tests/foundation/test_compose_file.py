@@ -47,3 +47,12 @@ def test_the_pipeline_processes_are_probed_on_their_http_health() -> None:
         assert f"http://127.0.0.1:{port}/health" in probe, name
         assert "/proc" not in probe
     assert services["authz"]["environment"]["AUTHZ_RUN_RELAY"] == "false"
+
+
+def test_authz_asks_the_pinned_opa_of_the_compose_file() -> None:
+    services = load()["services"]
+    assert re.fullmatch(r"openpolicyagent/opa:\d+\.\d+\.\d+(-debug)?", services["opa"]["image"])
+    assert services["authz"]["environment"]["AUTHZ_OPA_URL"] == "http://opa:8181"
+    assert "opa" in services["authz"]["depends_on"]
+    probe = " ".join(services["opa"]["healthcheck"]["test"])
+    assert "http://127.0.0.1:8181/health" in probe

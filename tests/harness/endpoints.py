@@ -1,4 +1,4 @@
-"""Where the tests find Kafka and PostgreSQL.
+"""Where the tests find Kafka, PostgreSQL and OPA.
 
 In order: the endpoints named by KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL; containers started with
 testcontainers where a Docker engine answers; else the project's local stack (scripts/stack up).
@@ -81,3 +81,12 @@ def postgres_endpoint() -> Iterator[str]:
             yield container.get_connection_url()
         return
     yield local_stack_env()["DATABASE_URL"]
+
+
+@contextlib.contextmanager
+def opa_endpoint() -> Iterator[str]:
+    """OPA_URL when set, else the local stack's OPA (scripts/stack builds and starts it)."""
+    if url := os.environ.get("OPA_URL"):
+        yield url
+        return
+    yield local_stack_env()["OPA_URL"]

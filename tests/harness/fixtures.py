@@ -13,6 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from tests.harness.endpoints import (
     ServiceUnavailable,
     kafka_endpoint,
+    opa_endpoint,
     postgres_endpoint,
     unavailable,
 )
@@ -34,6 +35,16 @@ def postgres_url() -> Iterator[str]:
             yield url
     except ServiceUnavailable as exc:
         unavailable("PostgreSQL", str(exc))
+
+
+@pytest.fixture(scope="session")
+def opa_url() -> Iterator[str]:
+    """The shared OPA server (governance); tests that stop OPA start their own (OwnOpa)."""
+    try:
+        with opa_endpoint() as url:
+            yield url
+    except ServiceUnavailable as exc:
+        unavailable("OPA", str(exc))
 
 
 def with_database(url: str, name: str) -> str:

@@ -133,3 +133,34 @@ def own_postgres(tmp_path: Path) -> Iterator[OwnPostgres]:
         yield cluster
     finally:
         cluster.wipe()
+
+
+@dataclass
+class OwnOpa:
+    """An OPA server of a test's own, to stop and start (scripts/stack opa-up/opa-down)."""
+
+    stack_dir: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _run(self, command: str) -> None:
+        stack(command, STACK_DIR=str(self.stack_dir), OPA_PORT=str(self.port))
+
+    def start(self) -> None:
+        self._run("opa-up")
+
+    def stop(self) -> None:
+        self._run("opa-down")
+
+
+@contextmanager
+def own_opa(tmp_path: Path) -> Iterator[OwnOpa]:
+    server = OwnOpa(tmp_path / "opastack", free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

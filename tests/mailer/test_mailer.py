@@ -9,6 +9,7 @@ from typing import Any
 import aiosmtplib
 from hypothesis import given
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
 from authz.v1 import notifications_pb2 as npb
 from services.mailer.mailer import Mailer
@@ -111,3 +112,21 @@ async def test_other_notifications_are_not_mailed() -> None:
     smtp = FakeSmtp([])
     assert not await Mailer(MailerSettings(), smtp.send, smtp.sleep).deliver(npb.Notification())
     assert smtp.sent == []
+
+
+def mails(result: str) -> float:
+    return REGISTRY.get_sample_value("mailer_mails_total", {"result": result}) or 0.0
+
+
+def smtp_failures() -> float:
+    return REGISTRY.get_sample_value("mailer_smtp_failures_total") or 0.0
+
+
+async def test_the_metrics_count_mails_by_result_and_failed_attempts() -> None:
+    sent, refused, failures = mails("sent"), mails("refused"), smtp_failures()
+    smtp = FakeSmtp([ConnectionResetError(), aiosmtplib.SMTPResponseException(421, "busy")])
+    assert await Mailer(MailerSettings(), smtp.send, smtp.sleep).deliver(notification())
+    smtp = FakeSmtp([aiosmtplib.SMTPDataError(554, "rejected")])
+    assert not await Mailer(MailerSettings(), smtp.send, smtp.sleep).deliver(notification())
+    assert (mails("sent") - sent, mails("refused") - refused) == (1, 1)
+    assert smtp_failures() - failures == 2

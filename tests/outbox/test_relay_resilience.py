@@ -17,6 +17,7 @@ import pytest
 from audit.v1 import event_pb2 as ev
 from authz.v1 import authz_pb2 as pb
 from libs.events import codec
+from libs.outbox.relay import Relay, RelayConfig
 from services.authz.server import running_server
 from tests.authz.clients import admin_token, connect, settings_for
 from tests.harness.endpoints import ROOT
@@ -123,3 +124,38 @@ async def test_relay_killed_mid_publish_loses_nothing(
     assert set(seen) == set(payloads), "lost or invented events"
     for record in records:  # a repeat is the same event, byte for byte
         assert record.value == payloads[codec.decode(record.value).event_id]
+
+
+async def test_a_batch_that_waits_for_the_broker_outlives_the_idle_transaction_limit(
+    database_url: str, tmp_path: Path, unique_name: str
+) -> None:
+    """Kafka's wait happens inside the batch's transaction. A pool whose sessions end after 1 s
+    idle in a transaction (authz's are cut after 30 s) must not end it: the rows Kafka took
+    would stay unmarked and be sent again."""
+    topic = f"events-{unique_name}"
+    pool = await asyncpg.create_pool(
+        database_url,
+        min_size=1,
+        max_size=2,
+        server_settings={"idle_in_transaction_session_timeout": "1000"},
+    )
+    with own_broker(tmp_path) as broker:
+        relay = Relay(
+            pool, RelayConfig(bootstrap_servers=broker.bootstrap, request_timeout_ms=60000)
+        )
+        try:
+            await fill_outbox(database_url, topic, 1)
+            assert await relay.publish_batch() == 1  # the producer knows the topic's leader
+            broker.stop()
+            payloads = await fill_outbox(database_url, topic, 20)
+            batch = asyncio.create_task(relay.publish_batch())
+            await asyncio.to_thread(broker.start)  # seconds, well past the 1 s limit
+            assert await batch == 20
+            assert await relay.publish_batch() == 0  # nothing left to send again
+            records = await read_topic(broker.bootstrap, topic, 21, timeout_s=60)
+        finally:
+            await relay.close()
+            await pool.close()
+    arrived = [codec.decode(r.value).event_id for r in records]
+    assert len(arrived) == 21
+    assert set(payloads) <= set(arrived)

@@ -15,6 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from authz.v1 import authz_pb2 as pb
+from authz.v1 import governance_pb2 as gpb
+from authz.v1 import governance_pb2_grpc as gpb_grpc
 from authz.v1 import invitations_pb2 as ipb
 from services.authz.server import running_server
 from tests.authz.clients import Authz, admin_token, bind, connect, create_user, settings_for, user
@@ -24,7 +26,7 @@ pytestmark = pytest.mark.integration
 
 METHODS = [
     (service.full_name, method)
-    for proto_file in (pb.DESCRIPTOR, ipb.DESCRIPTOR)
+    for proto_file in (pb.DESCRIPTOR, ipb.DESCRIPTOR, gpb.DESCRIPTOR)
     for service in proto_file.services_by_name.values()
     for method in service.methods
 ]
@@ -97,6 +99,25 @@ async def populate(admin: Authz) -> None:
     await admin.api_keys.CreateApiKey(
         pb.CreateApiKeyRequest(api_key=pb.ApiKey(scope="a", identifier="alice", owner=owner))
     )
+    governance = gpb_grpc.GovernanceServiceStub(admin.channel)
+    rego = 'package p\n\ndeny contains "no" if { input.after.name == "no" }\n'
+    await governance.CreateGovernancePolicy(
+        gpb.CreateGovernancePolicyRequest(
+            policy=gpb.GovernancePolicy(scope="a", identifier="alice", rego=rego)
+        )
+    )
+    await governance.CreatePolicySet(
+        gpb.CreatePolicySetRequest(
+            policy_set=gpb.PolicySet(
+                scope="a",
+                identifier="alice",
+                entity_types=["role"],
+                events=[gpb.GOVERNANCE_EVENT_ON_SAVE],
+                severity=gpb.SEVERITY_ERROR,
+                policies=[gpb.PolicyRef(scope="a", identifier="alice")],
+            )
+        )
+    )
     await admin.channel.close(None)
 
 
@@ -104,11 +125,15 @@ async def populate(admin: Authz) -> None:
     ("service", "method"), METHODS, ids=[f"{s.split('.')[-1]}.{m.name}" for s, m in METHODS]
 )
 async def test_no_rpc_answers_internal(
-    database_url: str, service: str, method: object, caplog: pytest.LogCaptureFixture
+    database_url: str,
+    opa_url: str,
+    service: str,
+    method: object,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.ERROR)
     # Short waits: a revision far ahead is DEADLINE_EXCEEDED by design, after this long.
-    fuzz_settings = settings_for(database_url, max_revision_wait_s=0.05)
+    fuzz_settings = settings_for(database_url, max_revision_wait_s=0.05, opa_url=opa_url)
     async with running_server(fuzz_settings) as server:
         token = await admin_token(server, "a")
         await populate(await connect(server, token))

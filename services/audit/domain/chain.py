@@ -63,6 +63,8 @@ def canonical_bytes(r: AuditRecord) -> bytes:
         r.policy_revision,
         r.schema_version,
     ]
+    if r.trace_id:  # only when set: rows from before the field keep their bytes (and links)
+        fields.append(r.trace_id)
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 

@@ -47,6 +47,21 @@ class EventQuery:
     text: str = ""
 
 
+# The filter fields that shape a query's plan, in the order a shape names them.
+SHAPE_FIELDS = (
+    "principals", "actions", "resource_types", "resource_ids", "modules", "networks", "text",
+)  # fmt: skip
+
+
+def shape_of(q: EventQuery) -> str:
+    """A bounded name for what a query filters on, for metrics: `scope` (scopes and time only),
+    the one field it adds (`principals`, `text`, ...), or `combined` for several."""
+    present = [name for name in SHAPE_FIELDS if getattr(q, name)]
+    if not present:
+        return "scope"
+    return present[0] if len(present) == 1 else "combined"
+
+
 def time_range(
     start: datetime | None, end: datetime | None, preset: str, now: datetime, retention_days: int
 ) -> tuple[datetime, datetime]:

@@ -35,3 +35,4 @@ class AuditRecord:
     new_state: Any
     policy_revision: int
     schema_version: int
+    trace_id: str = ""  # the OpenTelemetry trace of the request that made the change

@@ -48,6 +48,7 @@ def event_of(r: AuditRecord) -> ev.AuditEvent:
         new_state_json="" if r.new_state is None else json.dumps(r.new_state, sort_keys=True),
         policy_revision=r.policy_revision,
         schema_version=r.schema_version,
+        trace_id=r.trace_id,
     )
     event.occurred_at.FromDatetime(r.occurred_at)
     return event

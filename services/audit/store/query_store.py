@@ -11,9 +11,10 @@ import asyncpg
 
 from services.audit.chain_verification import Verification, verify_account
 from services.audit.domain.chain import ChainKeys
-from services.audit.domain.query import EventQuery
+from services.audit.domain.query import EventQuery, shape_of
 from services.audit.domain.records import AuditRecord
 from services.audit.domain.saved_filters import SavedFilter
+from services.audit.metrics import QUERY_SECONDS
 from services.audit.store import queries
 
 
@@ -24,8 +25,9 @@ class QueryStore:
     async def list_events(
         self, query: EventQuery, after: tuple[datetime, str] | None, limit: int
     ) -> list[AuditRecord]:
-        async with self.pool.acquire() as conn:
-            return await queries.list_events(conn, query, after, limit)
+        with QUERY_SECONDS.labels(shape_of(query)).time():
+            async with self.pool.acquire() as conn:
+                return await queries.list_events(conn, query, after, limit)
 
     async def iterate_events(
         self, query: EventQuery, after: tuple[datetime, str] | None, page: int

@@ -41,12 +41,12 @@ RECORD_COLUMNS = [
     "event_id", "occurred_at", "account", "organization", "project", "module",
     "principal_type", "principal_id", "principal_email", "action", "resource_type",
     "resource_id", "resource_labels", "client_ip", "user_agent", "request_id",
-    "old_state", "new_state", "policy_revision", "schema_version",
+    "old_state", "new_state", "policy_revision", "schema_version", "trace_id",
 ]  # fmt: skip
 ARRAY_TYPES = [
     "uuid", "timestamptz", "text", "text", "text", "text", "text", "text", "text", "text",
     "text", "text", "jsonb", "text", "text", "text", "jsonb", "jsonb", "bigint", "integer",
-    "bigint", "bytea", "bytea", "text",
+    "text", "bigint", "bytea", "bytea", "text",
 ]  # fmt: skip
 ALL_COLUMNS = [*RECORD_COLUMNS, "chain_seq", "prev_hash", "hash", "chain_key_id"]
 
@@ -81,6 +81,7 @@ def _values(r: AuditRecord) -> list[Any]:
         r.principal_type, r.principal_id, r.principal_email, r.action, r.resource_type,
         r.resource_id, json.dumps(r.resource_labels), r.client_ip, r.user_agent, r.request_id,
         _json(r.old_state), _json(r.new_state), r.policy_revision, r.schema_version,
+        r.trace_id,
     ]  # fmt: skip
 
 

@@ -27,6 +27,7 @@ _ACTIONS: dict[str, tuple[str, ...]] = {
     "service": ("view", "create", "edit", "delete", "access"),
     "audit": ("view",),
     "access": ("check",),
+    "governancepolicy": ("view", "edit", "delete"),  # policies and policy sets (governance)
 }
 
 SEEDED_PERMISSIONS: tuple[Permission, ...] = tuple(
@@ -71,6 +72,7 @@ _PROJECT_RESOURCES = {
     "resourcegroup",
     "rolebinding",
     "audit",
+    "governancepolicy",
 }
 
 _MANAGED_ROLES: dict[str, tuple[scopes.Level, tuple[str, ...]]] = {

@@ -157,6 +157,17 @@ def from_body(kind: str, body: dict[str, Any]) -> Entity:
                 "token_prefixes": tuple(body["token_prefixes"]),
             }
         )
+    if kind == "governance_policy":
+        return GovernancePolicy(**body)
+    if kind == "policy_set":
+        return PolicySet(
+            **{
+                **body,
+                "entity_types": tuple(body["entity_types"]),
+                "events": tuple(body["events"]),
+                "policies": tuple(PolicyRef(**p) for p in body["policies"]),
+            }
+        )
     raise ValueError(f"unknown kind {kind!r}")
 
 
@@ -173,6 +184,48 @@ class ApiKey:
     token_prefixes: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class GovernancePolicy:
+    """Rego source, compiled by OPA on save (domain/governance.py names its package)."""
+
+    kind: ClassVar[str] = "governance_policy"
+    scope: str
+    identifier: str
+    name: str = ""
+    rego: str = ""
+
+
+@dataclass(frozen=True)
+class PolicyRef:
+    scope: str  # the policy's scope: the set's own or an ancestor
+    identifier: str
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    """Policies evaluated on changes of some entity types in its scope and below."""
+
+    kind: ClassVar[str] = "policy_set"
+    scope: str
+    identifier: str
+    name: str = ""
+    entity_types: tuple[str, ...] = ()
+    events: tuple[str, ...] = ()  # on_save, on_delete
+    severity: str = "error"  # error | warning
+    enabled: bool = True
+    failure_mode: str = ""  # closed | open; empty: closed for error, open for warning
+    policies: tuple[PolicyRef, ...] = ()
+
+
 Entity = (
-    User | UserGroup | ServiceAccount | Role | ResourceGroup | RoleBinding | Permission | ApiKey
+    User
+    | UserGroup
+    | ServiceAccount
+    | Role
+    | ResourceGroup
+    | RoleBinding
+    | Permission
+    | ApiKey
+    | GovernancePolicy
+    | PolicySet
 )

@@ -93,6 +93,7 @@ class PolicyIndex:
         # One tuple per distinct (type, id): a million lines share a few thousand.
         self._resources: dict[tuple[str, str], tuple[str, str]] = {}
         self._decisions: dict[CheckRequest, bool] = {}
+        self.decision_misses = 0  # checks the cache could not answer (read by metrics)
         self.apply(lines, ())
 
     def __len__(self) -> int:
@@ -230,6 +231,7 @@ class PolicyIndex:
     def check(self, req: CheckRequest) -> bool:
         decision = self._decisions.get(req)
         if decision is None:
+            self.decision_misses += 1
             decision = self._decide(req)
             if len(self._decisions) >= DECISION_CACHE_SIZE:
                 self._decisions.clear()

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from services.authz.domain import catalog, scopes
+from services.authz.domain import catalog, governance, scopes
 from services.authz.domain.entities import (
     Entity,
+    GovernancePolicy,
     Permission,
+    PolicySet,
     PrincipalRef,
     ResourceFilter,
     ResourceGroup,
@@ -193,6 +195,10 @@ def entity(e: Entity, known_permissions: set[str], known_resource_types: set[str
             return role_binding(e)
         case Permission():
             return permission(e)
+        case GovernancePolicy():
+            return governance_policy(e)
+        case PolicySet():
+            return policy_set(e)
     raise TypeError(f"not a managed entity: {e!r}")
 
 
@@ -201,6 +207,59 @@ def permission(p: Permission) -> Permission:
         raise InvalidArgument("permission.name", "must be core_<resourcetype>_<action>, lower case")
     text(p.description, "permission.description", MAX_DESCRIPTION)
     return dataclasses.replace(p, managed=False)
+
+
+def governance_policy(p: GovernancePolicy) -> GovernancePolicy:
+    """The Rego source is checked here for size and characters; OPA compiles it on save."""
+    check_scope(p.scope, "policy.scope")
+    _custom_identifier(p.identifier, "policy.identifier")
+    text(p.name, "policy.name")
+    if not p.rego.strip():
+        raise InvalidArgument("policy.rego", "give the Rego source")
+    if len(p.rego) > governance.MAX_REGO:
+        raise InvalidArgument("policy.rego", f"longer than {governance.MAX_REGO} characters")
+    if any(not c.isprintable() and c not in "\n\t\r" for c in p.rego):
+        raise InvalidArgument("policy.rego", "control characters other than newlines and tabs")
+    return p
+
+
+def _one_of(values: tuple[str, ...], allowed: tuple[str, ...], field: str) -> tuple[str, ...]:
+    if not values:
+        raise InvalidArgument(field, f"give at least one of {', '.join(allowed)}")
+    unknown = sorted(set(values) - set(allowed))
+    if unknown:
+        raise InvalidArgument(field, f"unknown: {', '.join(unknown)}; give {', '.join(allowed)}")
+    return tuple(sorted(set(values)))
+
+
+def policy_set(s: PolicySet) -> PolicySet:
+    check_scope(s.scope, "policy_set.scope")
+    _custom_identifier(s.identifier, "policy_set.identifier")
+    text(s.name, "policy_set.name")
+    entity_types = _one_of(s.entity_types, governance.GOVERNED_KINDS, "policy_set.entity_types")
+    events = _one_of(s.events, governance.EVENTS, "policy_set.events")
+    if s.severity not in governance.SEVERITIES:
+        raise InvalidArgument("policy_set.severity", "give error or warning")
+    mode = s.failure_mode or governance.default_failure_mode(s.severity)
+    if mode not in governance.FAILURE_MODES:
+        raise InvalidArgument("policy_set.failure_mode", "give closed or open")
+    if not s.policies:
+        raise InvalidArgument("policy_set.policies", "give at least one policy")
+    bounded(s.policies, "policy_set.policies", governance.MAX_POLICIES_PER_SET)
+    for ref in s.policies:
+        check_scope(ref.scope, "policy_set.policies.scope")
+        check_identifier(ref.identifier, "policy_set.policies.identifier")
+        if not scopes.is_within(s.scope, ref.scope):
+            raise InvalidArgument(
+                "policy_set.policies.scope", f"{ref.scope!r} is not {s.scope!r} or above it"
+            )
+    return dataclasses.replace(
+        s,
+        entity_types=entity_types,
+        events=events,
+        failure_mode=mode,
+        policies=tuple(sorted(set(s.policies), key=lambda r: (r.scope, r.identifier))),
+    )
 
 
 PAGE_SIZE_DEFAULT = 50

@@ -18,6 +18,14 @@ from services.authz.grpc_api.call_info import CURRENT_CALLER, call_info
 from services.authz.grpc_api.converters import caller_principal_type, principal_type
 from services.authz.guard import Guard
 from services.authz.management.reads import Reads
+from services.authz.metrics import (
+    BATCH_ALLOWED,
+    BATCH_DENIED,
+    BATCH_ERROR,
+    CHECK_ALLOWED,
+    CHECK_DENIED,
+    DECISION_CACHE_MISSES,
+)
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -93,7 +101,13 @@ class AccessServicer(pb_grpc.AccessServiceServicer):
         req = self._request(request)
         await self._may_ask(req.subject, req.scope, context)
         revision = await self._at_revision(request.at_least_revision, context)
-        return pb.CheckResponse(allowed=self.access.check(req), revision=revision)
+        index = self.access.state.index
+        misses = index.decision_misses
+        allowed = self.access.check(req)
+        (CHECK_ALLOWED if allowed else CHECK_DENIED).inc()
+        if index.decision_misses != misses:
+            DECISION_CACHE_MISSES.inc()
+        return pb.CheckResponse(allowed=allowed, revision=revision)
 
     async def BatchCheck(
         self, request: pb.BatchCheckRequest, context: Context
@@ -106,7 +120,10 @@ class AccessServicer(pb_grpc.AccessServiceServicer):
         # Whether the caller may ask about others, by scope: asked once per batch and scope.
         for_others: dict[str, bool] = {}
         parts: list[bytes] = []
-        check = self.access.state.index.check
+        index = self.access.state.index
+        check = index.check
+        misses = index.decision_misses
+        allowed = errors = 0
         remembered = self.access.remembered_requests()
         for item in items:
             try:
@@ -121,11 +138,19 @@ class AccessServicer(pb_grpc.AccessServiceServicer):
                         may = for_others[scope] = self.guard.allowed(call, CHECK_FOR_OTHERS, scope)
                     if not may:
                         raise PermissionDenied(f"the caller lacks {CHECK_FOR_OTHERS}")
-                parts.append(ALLOWED if check(req) else DENIED)
+                decision = check(req)
+                allowed += decision
+                parts.append(ALLOWED if decision else DENIED)
             except (InvalidArgument, PermissionDenied) as exc:
+                errors += 1
                 parts.append(
                     result_entry(pb.BatchCheckResult(allowed=False, error=item_error(exc)))
                 )
+        # Counted once per batch, not per item: a thousand decisions cost three increments.
+        BATCH_ALLOWED.inc(allowed)
+        BATCH_DENIED.inc(len(parts) - allowed - errors)
+        BATCH_ERROR.inc(errors)
+        DECISION_CACHE_MISSES.inc(max(0, index.decision_misses - misses))
         denied_scopes = sorted(scope for scope, may in for_others.items() if not may)
         for scope in denied_scopes:  # one per scope at most, and coalesced per caller
             denial = Denial(CHECK_FOR_OTHERS, scope, "access")

@@ -32,6 +32,8 @@ class Resource:
     to_proto: Callable[[Any], Any]
     response: type[Any]
     list_response: type[Any]
+    plural_noun: str = ""  # when not noun + "s"
+    plural_field: str = ""  # when not field + "s"
 
 
 RESOURCES = [
@@ -108,7 +110,9 @@ class Crud:
         )
         return self.resource.list_response(
             **{
-                self.resource.field + "s": [self.resource.to_proto(s) for s in items],
+                (self.resource.plural_field or self.resource.field + "s"): [
+                    self.resource.to_proto(s) for s in items
+                ],
                 "next_page_token": token,
             }
         )
@@ -121,7 +125,7 @@ class Crud:
             (f"Get{noun}", self.get),
             (f"Update{noun}", self.update),
             (f"Delete{noun}", self.delete),
-            (f"List{noun}s", self.list),
+            (f"List{self.resource.plural_noun or noun + 's'}", self.list),
         ):
             setattr(servicer, name, handler)
 

@@ -17,7 +17,13 @@ from services.authz.management.delete import Delete
 from services.authz.management.lookup import fetch
 from services.authz.management.operation_access import PLATFORM_SCOPE, OperationAccess
 from services.authz.management.reads import Reads, decode_page_token, encode_page_token
-from services.authz.management.transaction import AtRevision, Changes, Writer, change_of
+from services.authz.management.transaction import (
+    AtRevision,
+    ChangeReview,
+    Changes,
+    Writer,
+    change_of,
+)
 from services.authz.management.update import Update
 from services.authz.policy_state import PolicyState
 from services.authz.store.connections import Connections
@@ -52,10 +58,11 @@ class Management:
         events: EventSink,
         guard: Guard,
         forget_tokens: Callable[[list[str]], None] = lambda _: None,
+        review: ChangeReview | None = None,
     ) -> None:
         self.db = db
         self.guard = guard
-        self.writer = Writer(db, state, events, guard)
+        self.writer = Writer(db, state, events, guard, review)
         access = OperationAccess(guard)
         granting = Granting(state, fetch)
         self.create = Create(self.writer, access, granting, state)

@@ -9,7 +9,9 @@ from collections.abc import Callable
 from services.authz.domain.audit import CallInfo, Change
 from services.authz.domain.entities import (
     Entity,
+    GovernancePolicy,
     Permission,
+    PolicySet,
     ResourceGroup,
     Role,
     RoleBinding,
@@ -46,8 +48,8 @@ async def _release_dependents(
             names = ", ".join(f"{r.entity.scope}/{r.entity.identifier}" for r in roles[:5])
             raise FailedPrecondition(f"roles still hold {entity.name!r}: {names}")
         return []
-    elif isinstance(entity, RoleBinding):
-        return []
+    elif isinstance(entity, RoleBinding | GovernancePolicy | PolicySet):
+        return []  # a policy in use by policy sets is refused by governance (gate.py)
     else:
         bindings = await tx.bindings_of_principal(
             "SERVICE_ACCOUNT", entity.scope, entity.identifier

@@ -8,6 +8,7 @@ from services.authz.domain.entities import (
     KIND_OF_PRINCIPAL,
     Entity,
     Permission,
+    PolicySet,
     ResourceGroup,
     Role,
     RoleBinding,
@@ -25,6 +26,9 @@ async def check_references(tx: Tx, entity: Entity) -> None:
     if isinstance(entity, UserGroup):
         for member in entity.members:
             await fetch(tx, "user", scopes.account(entity.scope), member)
+    elif isinstance(entity, PolicySet):
+        for ref in entity.policies:
+            await fetch(tx, "governance_policy", ref.scope, ref.identifier)
     elif isinstance(entity, RoleBinding):
         await fetch(tx, "role", entity.role_scope, entity.role)
         await fetch(tx, "resource_group", entity.scope, entity.resource_group)

@@ -158,6 +158,38 @@ class Tx:
         )
         return [_stored(r) for r in rows]
 
+    async def policy_sets_in(self, scope_paths: list[str]) -> tuple[list[Stored], list[Stored]]:
+        """The policy sets defined in these scopes (exact paths: a change's scope chain), and
+        the policies their enabled ones name: one round trip, inside the write's lock."""
+        rows = await self.conn.fetch(
+            "WITH sets AS (SELECT kind, body, etag FROM entities WHERE kind = 'policy_set'"
+            " AND scope = ANY($1::text[]))"
+            " SELECT kind, body, etag FROM sets UNION ALL"
+            " SELECT kind, body, etag FROM entities WHERE kind = 'governance_policy'"
+            " AND (scope, identifier) IN (SELECT r->>'scope', r->>'identifier' FROM sets,"
+            " jsonb_array_elements(sets.body->'policies') r WHERE (sets.body->>'enabled')::bool)",
+            scope_paths,
+        )
+        found = [_stored(r) for r in rows]
+        return (
+            [s for s in found if s.entity.kind == "policy_set"],
+            [s for s in found if s.entity.kind == "governance_policy"],
+        )
+
+    async def policy_sets_using(self, scope: str, identifier: str) -> list[Stored]:
+        rows = await self.conn.fetch(
+            "SELECT kind, body, etag FROM entities WHERE kind = 'policy_set'"
+            " AND body->'policies' @> $1::jsonb ORDER BY scope, identifier",
+            json.dumps([{"scope": scope, "identifier": identifier}]),
+        )
+        return [_stored(r) for r in rows]
+
+    async def all_governance_policies(self) -> list[Stored]:
+        rows = await self.conn.fetch(
+            "SELECT kind, body, etag FROM entities WHERE kind = 'governance_policy'"
+        )
+        return [_stored(r) for r in rows]
+
     async def permission_names(self) -> list[str]:
         rows = await self.conn.fetch("SELECT identifier FROM entities WHERE kind = 'permission'")
         return [r["identifier"] for r in rows]

@@ -71,6 +71,10 @@ class _ActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Action.ValueTy
     ACTION_INVITE_REVOKE: _Action.ValueType  # 15
     ACTION_INVITE_ACCEPT: _Action.ValueType  # 16
     ACTION_INVITE_EXPIRE: _Action.ValueType  # 17
+    ACTION_POLICY_VIOLATION: _Action.ValueType  # 18
+    """A change refused by an error-severity governance policy (nothing written)."""
+    ACTION_POLICY_UNAVAILABLE: _Action.ValueType  # 19
+    """A change refused because governance could not evaluate it (OPA away, policy set fails closed)."""
 
 class Action(_Action, metaclass=_ActionEnumTypeWrapper):
     """What was done. New actions are added at the end; consumers must accept unknown values."""
@@ -96,6 +100,10 @@ ACTION_INVITE_RESEND: Action.ValueType  # 14
 ACTION_INVITE_REVOKE: Action.ValueType  # 15
 ACTION_INVITE_ACCEPT: Action.ValueType  # 16
 ACTION_INVITE_EXPIRE: Action.ValueType  # 17
+ACTION_POLICY_VIOLATION: Action.ValueType  # 18
+"""A change refused by an error-severity governance policy (nothing written)."""
+ACTION_POLICY_UNAVAILABLE: Action.ValueType  # 19
+"""A change refused because governance could not evaluate it (OPA away, policy set fails closed)."""
 Global___Action: _TypeAlias = Action  # noqa: Y015
 
 @_typing.final
@@ -245,6 +253,7 @@ class AuditEvent(_message.Message):
     NEW_STATE_JSON_FIELD_NUMBER: _builtins.int
     POLICY_REVISION_FIELD_NUMBER: _builtins.int
     SCHEMA_VERSION_FIELD_NUMBER: _builtins.int
+    TRACE_ID_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """UUIDv7; the deduplication key"""
     module: _builtins.str
@@ -258,6 +267,11 @@ class AuditEvent(_message.Message):
     """authz policy revision after the change, 0 if none"""
     schema_version: _builtins.int
     """1 for this message"""
+    trace_id: _builtins.str
+    """The OpenTelemetry trace of the request that made the change (32 lowercase hex digits), so
+    that an audit record links to its trace; empty when tracing was off. Not a secret: it names
+    spans, not their content.
+    """
     @_builtins.property
     def occurred_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -283,10 +297,11 @@ class AuditEvent(_message.Message):
         new_state_json: _builtins.str = ...,
         policy_revision: _builtins.int = ...,
         schema_version: _builtins.int = ...,
+        trace_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at", "principal", b"principal", "request", b"request", "resource", b"resource", "scope", b"scope"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "event_id", b"event_id", "module", b"module", "new_state_json", b"new_state_json", "occurred_at", b"occurred_at", "old_state_json", b"old_state_json", "policy_revision", b"policy_revision", "principal", b"principal", "request", b"request", "resource", b"resource", "schema_version", b"schema_version", "scope", b"scope"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "event_id", b"event_id", "module", b"module", "new_state_json", b"new_state_json", "occurred_at", b"occurred_at", "old_state_json", b"old_state_json", "policy_revision", b"policy_revision", "principal", b"principal", "request", b"request", "resource", b"resource", "schema_version", b"schema_version", "scope", b"scope", "trace_id", b"trace_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
