@@ -15,7 +15,13 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from services.console import pages_access, pages_event, pages_signin, pages_trail
+from services.console import (
+    pages_access,
+    pages_event,
+    pages_invitation,
+    pages_signin,
+    pages_trail,
+)
 from services.console.backends import Backends
 from services.console.errors import in_words
 from services.console.metrics import HttpMetrics
@@ -90,6 +96,11 @@ def create_app(settings: ConsoleSettings) -> Starlette:
             settings,
             SessionStore(settings.session_idle_s, settings.session_max_s, settings.max_sessions),
             backends,
+            SessionStore(
+                pages_invitation.HANDOFF_S,
+                pages_invitation.HANDOFF_S,
+                pages_invitation.MAX_HANDOFFS,
+            ),
         )
         try:
             yield
@@ -111,8 +122,10 @@ def create_app(settings: ConsoleSettings) -> Starlette:
         Route("/filters/{filter_id}/delete", pages_trail.delete_filter, methods=["POST"]),
         Route("/access", pages_access.explorer),
         Route("/principals", pages_access.principal_page),
-        # Issue #20's invitation accept page belongs here: a public page (no session; the
-        # invitation's own secret is its credential) at /invitations/accept, beside /signin.
+        # Public, like /signin: the invitation's own secret is the credential (issue 20).
+        Route("/invitations/accept", pages_invitation.accept_form, methods=["GET"]),
+        Route("/invitations/accept", pages_invitation.accept, methods=["POST"]),
+        Route("/invitations/signin", pages_invitation.signin_with_new_token, methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     return Starlette(

@@ -11,6 +11,7 @@ import grpc
 from audit.v1 import query_pb2 as q_pb
 from audit.v1 import query_pb2_grpc as q_grpc
 from authz.v1 import authz_pb2_grpc as a_grpc
+from authz.v1 import invitations_pb2_grpc as i_grpc
 from libs.grpc_tls import channel_credentials, open_channel
 from libs.runtime.authz_channel import authz_channel
 from services.console.settings import ConsoleSettings
@@ -43,6 +44,7 @@ class Backends:
     access: a_grpc.AccessServiceAsyncStub
     groups: a_grpc.UserGroupServiceAsyncStub
     bindings: a_grpc.RoleBindingServiceAsyncStub
+    invitations: i_grpc.InvitationServiceAsyncStub  # AcceptInvitation: no token at all
     events: q_grpc.AuditQueryServiceAsyncStub
 
     @classmethod
@@ -59,6 +61,7 @@ class Backends:
             a_grpc.AccessServiceStub(authz),
             a_grpc.UserGroupServiceStub(authz),
             a_grpc.RoleBindingServiceStub(authz),
+            i_grpc.InvitationServiceStub(authz),
             q_grpc.AuditQueryServiceStub(audit),
         )
 

@@ -27,6 +27,8 @@ class Console:
     settings: ConsoleSettings
     sessions: SessionStore
     backends: Backends
+    # Tokens just issued by an accepted invitation, until "Sign in with it" (pages_invitation).
+    handoffs: SessionStore
 
 
 def templates() -> Jinja2Templates:

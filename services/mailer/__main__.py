@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import signal
 
+from libs.health_http import start_health_server
 from libs.runtime.log_setup import configure_logging
 from libs.runtime.metrics_http import start_metrics_server
 from services.mailer.mailer import Mailer
@@ -13,12 +14,22 @@ from services.mailer.settings import MailerSettings
 
 
 async def main(settings: MailerSettings) -> None:
-    task = asyncio.create_task(Mailer(settings).run())
+    mailer = Mailer(settings)
+    health = None
+    if settings.health_port >= 0:
+        health = await start_health_server(
+            settings.health_host, settings.health_port, mailer.health
+        )
+    task = asyncio.create_task(mailer.run())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, task.cancel)
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    finally:
+        if health is not None:
+            health.close()
 
 
 if __name__ == "__main__":

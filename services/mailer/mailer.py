@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from typing import Any
@@ -50,11 +51,30 @@ class Mailer:
         settings: MailerSettings,
         send: Send = aiosmtplib.send,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self._send = send
         self._sleep = sleep
+        self._monotonic = monotonic
         self.sent = 0
+        self.refused = 0
+        self.consuming = False  # the Kafka consumer started and has not stopped
+        self.failing_since: float | None = None  # the mail in hand first failed to go then
+
+    async def health(self) -> tuple[bool, dict[str, object]]:
+        """For GET /health (libs.health_http): healthy while the consumer runs and no mail has
+        waited for the SMTP server longer than MAILER_HEALTH_MAX_FAILING_S. It cannot tell a
+        Kafka outage from a quiet topic: both are nothing to deliver."""
+        since = self.failing_since
+        failing = 0.0 if since is None else self._monotonic() - since
+        healthy = self.consuming and failing <= self.settings.health_max_failing_s
+        return healthy, {
+            "consuming": self.consuming,
+            "sent": self.sent,
+            "refused": self.refused,
+            "smtp_failing_for_s": round(failing, 1),
+        }
 
     async def _smtp(self, message: EmailMessage) -> None:
         s = self.settings
@@ -90,8 +110,12 @@ class Mailer:
                         "%s (%s) refused: %s", what, note.notification_id, type(error).__name__
                     )
                     metrics.REFUSED.inc()
+                    self.refused += 1
+                    self.failing_since = None
                     return False
                 metrics.SMTP_FAILURES.inc()
+                if self.failing_since is None:
+                    self.failing_since = self._monotonic()
                 log.warning(
                     "%s (%s) not sent (%s); retrying in %.0f s",
                     what,
@@ -104,6 +128,7 @@ class Mailer:
                 continue
             self.sent += 1
             metrics.SENT.inc()
+            self.failing_since = None
             log.info("%s sent (%s)", what, note.notification_id)
             return True
 
@@ -119,6 +144,7 @@ class Mailer:
             auto_offset_reset="earliest",  # what was published before the first start, too
         )
         await consumer.start()
+        self.consuming = True
         try:
             async for record in consumer:
                 try:
@@ -136,4 +162,5 @@ class Mailer:
                 partition = TopicPartition(record.topic, record.partition)
                 await consumer.commit({partition: record.offset + 1})
         finally:
+            self.consuming = False
             await consumer.stop()

@@ -29,6 +29,12 @@ class MailerSettings(BaseSettings):
     # A failed delivery (SMTP away) is retried after this, doubling up to the maximum.
     retry_initial_s: float = 1.0
     retry_max_s: float = 60.0
+    # GET http://<health_host>:<health_port>/health: 503 once a mail has waited for the SMTP
+    # server longer than health_max_failing_s, or the consumer is not running. 0 picks a free
+    # port; -1 turns it off.
+    health_host: str = "127.0.0.1"
+    health_port: int = 8083
+    health_max_failing_s: float = 300.0
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
     # Prometheus metrics: GET http://metrics_host:metrics_port/metrics (0: a free port, -1: off).

@@ -106,5 +106,5 @@ async def test_every_step_is_in_the_trail_and_the_action_filter_finds_it(api: Qu
         await conn.close()
     assert rows
     for secret in secrets:
-        part = secret.rsplit("_", 1)[1]
+        part = secret.split("_", 2)[2]
         assert all(part not in r["row"] for r in rows)

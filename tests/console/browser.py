@@ -43,14 +43,17 @@ class Console:
 
 
 @contextlib.asynccontextmanager
-async def running_console(settings: ConsoleSettings) -> AsyncIterator[str]:
-    """The console served by uvicorn in this event loop until the block exits; its URL."""
+async def running_console(
+    settings: ConsoleSettings, log_level: str = "warning"
+) -> AsyncIterator[str]:
+    """The console served by uvicorn in this event loop until the block exits; its URL.
+    With log_level "info", uvicorn writes its access log (logger uvicorn.access)."""
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings),
             host="127.0.0.1",
             port=settings.port,
-            log_level="warning",
+            log_level=log_level,
             lifespan="on",
         )
     )

@@ -41,12 +41,28 @@ def test_every_named_service_and_module_exists() -> None:
 
 def test_the_pipeline_processes_are_probed_on_their_http_health() -> None:
     services = load()["services"]
-    for name, port_setting in (("audit", "AUDIT_HEALTH_PORT"), ("relay", "OUTBOX_HEALTH_PORT")):
+    for name, port_setting in (
+        ("audit", "AUDIT_HEALTH_PORT"),
+        ("relay", "OUTBOX_HEALTH_PORT"),
+        ("mailer", "MAILER_HEALTH_PORT"),
+    ):
         port = services[name]["environment"][port_setting]
         probe = " ".join(services[name]["healthcheck"]["test"])
         assert f"http://127.0.0.1:{port}/health" in probe, name
         assert "/proc" not in probe
     assert services["authz"]["environment"]["AUTHZ_RUN_RELAY"] == "false"
+
+
+def test_invitation_mail_reaches_the_catcher_and_links_to_the_console() -> None:
+    services = load()["services"]
+    assert services["mailpit"]["image"].startswith("axllent/mailpit:v1.")
+    mailer = services["mailer"]["environment"]
+    assert mailer["MAILER_SMTP_HOST"] == "mailpit"
+    assert mailer["MAILER_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    console_port = services["console"]["environment"]["CONSOLE_PORT"]
+    url = services["authz"]["environment"]["AUTHZ_CONSOLE_URL"]
+    assert url == f"http://127.0.0.1:{console_port}"
+    assert f"127.0.0.1:{console_port}:{console_port}" in services["console"]["ports"]
 
 
 def test_authz_asks_the_pinned_opa_of_the_compose_file() -> None:

@@ -5,20 +5,11 @@ nowhere else: not in the audit events on Kafka, not in the logs, not left in the
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import email
 import logging
 import re
-import socket
-from collections.abc import AsyncIterator, Iterator
-from email.message import EmailMessage
-from email.policy import default
-from typing import Any
 
 import asyncpg
 import pytest
-from aiosmtpd.controller import Controller
 
 from audit.v1 import event_pb2 as ev
 from authz.v1 import authz_pb2 as pb
@@ -29,60 +20,14 @@ from services.mailer.settings import MailerSettings
 from tests.authz.clients import Authz, bind, connect, settings_for, user
 from tests.authz.invitation_helpers import anonymous_invitations, invite
 from tests.harness.services import read_topic
+from tests.mailer.smtp_inbox import Inbox, inbox, task_of
+
+__all__ = ["inbox"]  # a fixture
 
 pytestmark = pytest.mark.integration
 
 CONSOLE = "https://console.example.com"
 LINK = re.compile(re.escape(CONSOLE) + r"/invitations/accept#(inv_[0-9a-f]{16}_[A-Za-z0-9_-]{43})")
-
-
-class Inbox:
-    """aiosmtpd's handler: keeps every message it is given."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.arrived = asyncio.Event()
-        self.loop = asyncio.get_running_loop()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.content, policy=default)
-        self.messages.append(message)
-        self.loop.call_soon_threadsafe(self.arrived.set)
-        return "250 OK"
-
-    async def next(self, timeout_s: float = 60.0) -> EmailMessage:
-        count = len(self.messages)
-        while len(self.messages) == count:
-            self.arrived.clear()
-            await asyncio.wait_for(self.arrived.wait(), timeout_s)
-        return self.messages[-1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-async def inbox() -> AsyncIterator[tuple[Inbox, int]]:
-    handler = Inbox()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
-
-
-@contextlib.contextmanager
-def task_of(coroutine: Any) -> Iterator[asyncio.Task[Any]]:
-    task = asyncio.create_task(coroutine)
-    try:
-        yield task
-    finally:
-        task.cancel()
 
 
 async def accept(port: int, secret: str) -> ipb.AcceptInvitationResponse:
@@ -155,7 +100,7 @@ async def flow(port: int, admin: Authz, mails: Inbox, database_url: str) -> None
     assert found is not None, text.get_content()
     assert f'href="{found.group(0)}"' in str(html.get_content())
     secret = found.group(1)
-    mail["X-Test-Secret"] = secret.rsplit("_", 1)[1]  # for the checks after the server stopped
+    mail["X-Test-Secret"] = secret.split("_", 2)[2]  # for the checks after the server stopped
 
     accepted = await accept(port, secret)
     alice = await connect(admin.server, accepted.token)

@@ -114,6 +114,30 @@ async def test_other_notifications_are_not_mailed() -> None:
     assert smtp.sent == []
 
 
+async def test_health_is_bad_while_a_mail_waits_too_long_for_smtp() -> None:
+    now = [1000.0]
+    reports: list[tuple[bool, float]] = []
+    smtp = FakeSmtp([ConnectionRefusedError()] * 3)
+
+    async def sleep(seconds: float) -> None:  # the retry's wait, on the injected clock
+        healthy, details = await mailer.health()
+        reports.append((healthy, float(str(details["smtp_failing_for_s"]))))
+        now[0] += seconds
+
+    settings = MailerSettings(retry_initial_s=100, retry_max_s=200, health_max_failing_s=250)
+    mailer = Mailer(settings, smtp.send, sleep, lambda: now[0])
+    assert not (await mailer.health())[0]  # the consumer has not started
+    mailer.consuming = True
+    assert (await mailer.health())[0]
+    assert await mailer.deliver(notification())
+    # Failing since the first attempt: 0 s, 100 s, 300 s (past 250: unhealthy).
+    assert reports == [(True, 0.0), (True, 100.0), (False, 300.0)]
+    healthy, details = await mailer.health()
+    assert healthy
+    assert details["sent"] == 1
+    assert details["smtp_failing_for_s"] == 0.0
+
+
 def mails(result: str) -> float:
     return REGISTRY.get_sample_value("mailer_mails_total", {"result": result}) or 0.0
 
