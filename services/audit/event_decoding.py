@@ -23,11 +23,17 @@ def _state(raw: str, field: str) -> Any:
         raise InvalidEvent(f"{field} is not JSON") from None
 
 
-def _enum_name(enum: Any, value: int) -> str:
-    try:
-        return str(enum.Name(value))
-    except ValueError:
-        return str(value)  # a value newer than this reader: kept, not refused
+# Enum number -> stored name, built once: a per-event Name() lookup and removeprefix cost more
+# than the protobuf parse itself at the projector's rate.
+_PRINCIPAL_TYPES = {
+    v.number: v.name.removeprefix("PRINCIPAL_TYPE_") for v in pb.PrincipalType.DESCRIPTOR.values
+}
+_ACTIONS = {v.number: v.name.removeprefix("ACTION_") for v in pb.Action.DESCRIPTOR.values}
+
+
+def _enum_name(names: dict[int, str], value: int) -> str:
+    name = names.get(value)
+    return str(value) if name is None else name  # a value newer than this reader: kept
 
 
 def record_from_bytes(payload: bytes) -> AuditRecord:
@@ -39,46 +45,54 @@ def record_from_bytes(payload: bytes) -> AuditRecord:
 
 
 def record_from_event(event: pb.AuditEvent) -> AuditRecord:
+    # Each sub-message is read once into a local: attribute access on a upb message builds a
+    # wrapper every time.
     if not event.event_id:
         raise InvalidEvent("missing event_id")
     try:
         event_id = uuid.UUID(event.event_id)
     except ValueError:
         raise InvalidEvent(f"event_id {event.event_id[:64]!r} is not a UUID") from None
-    if not event.HasField("occurred_at") or (
-        event.occurred_at.seconds,
-        event.occurred_at.nanos,
-    ) == (0, 0):
+    if not event.HasField("occurred_at"):
         raise InvalidEvent("missing occurred_at")
-    if not event.scope.account:
+    at = event.occurred_at
+    seconds, nanos = at.seconds, at.nanos
+    if seconds == 0 and nanos == 0:
+        raise InvalidEvent("missing occurred_at")
+    scope, principal, resource, request = (
+        event.scope,
+        event.principal,
+        event.resource,
+        event.request,
+    )
+    account, organization, project = scope.account, scope.organization, scope.project
+    if not account:
         raise InvalidEvent("missing scope.account")
-    if event.scope.project and not event.scope.organization:
+    if project and not organization:
         raise InvalidEvent("scope.project without scope.organization")
     try:
-        occurred_at = datetime.fromtimestamp(event.occurred_at.seconds, UTC).replace(
-            microsecond=event.occurred_at.nanos // 1000
-        )
+        occurred_at = datetime.fromtimestamp(seconds, UTC).replace(microsecond=nanos // 1000)
     except (OverflowError, OSError, ValueError):
         raise InvalidEvent("occurred_at out of range") from None
+    labels = resource.labels
     return AuditRecord(
         event_id=event_id,
         occurred_at=occurred_at,
-        account=event.scope.account,
-        organization=event.scope.organization,
-        project=event.scope.project,
+        account=account,
+        organization=organization,
+        project=project,
         module=event.module,
-        principal_type=_enum_name(pb.PrincipalType, event.principal.type).removeprefix(
-            "PRINCIPAL_TYPE_"
-        ),
-        principal_id=event.principal.identifier,
-        principal_email=event.principal.email,
-        action=_enum_name(pb.Action, event.action).removeprefix("ACTION_"),
-        resource_type=event.resource.type,
-        resource_id=event.resource.identifier,
-        resource_labels=dict(event.resource.labels),
-        client_ip=event.request.client_ip,
-        user_agent=event.request.user_agent,
-        request_id=event.request.request_id,
+        principal_type=_enum_name(_PRINCIPAL_TYPES, principal.type),
+        principal_id=principal.identifier,
+        principal_email=principal.email,
+        action=_enum_name(_ACTIONS, event.action),
+        resource_type=resource.type,
+        resource_id=resource.identifier,
+        # dict() of a upb map goes through Mapping.keys(): slow, and most events have none.
+        resource_labels={k: labels[k] for k in labels} if labels else {},
+        client_ip=request.client_ip,
+        user_agent=request.user_agent,
+        request_id=request.request_id,
         old_state=_state(event.old_state_json, "old_state_json"),
         new_state=_state(event.new_state_json, "new_state_json"),
         policy_revision=event.policy_revision,

@@ -19,6 +19,7 @@ from services.authz.domain.policy_index import Grant
 from services.authz.policy_state import PolicyState
 
 MAX_BATCH = 1000
+REMEMBERED_REQUESTS = 16_384  # validated requests kept by their wire bytes (then forgotten)
 
 
 class Principal(NamedTuple):
@@ -46,6 +47,25 @@ def subject_of(principal: Principal, resource_scope: str) -> str:
 class Access:
     def __init__(self, state: PolicyState) -> None:
         self.state = state
+        self._requests: dict[bytes, CheckRequest] = {}
+        self._requests_catalog: tuple[object, object] = (None, None)
+
+    def remembered_requests(self) -> dict[bytes, CheckRequest]:
+        """Valid requests by the wire bytes of the query they came from, for BatchCheck: the
+        same items come again and again, and validating one costs ten times a lookup. A
+        request's validity depends on the query and the catalog only; the state replaces its
+        resource_types and permissions sets when the catalog changes, so a different set
+        object starts afresh. Bounded: emptied when full."""
+        catalog = (self.state.resource_types, self.state.permissions)
+        known = self._requests_catalog
+        if (
+            catalog[0] is not known[0]
+            or catalog[1] is not known[1]
+            or len(self._requests) >= REMEMBERED_REQUESTS
+        ):
+            self._requests = {}
+            self._requests_catalog = catalog
+        return self._requests
 
     def request(
         self,

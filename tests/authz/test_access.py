@@ -4,6 +4,7 @@ reflection and graceful shutdown, through gRPC against a real PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import random
 
 import grpc
 import pytest
@@ -12,7 +13,16 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from authz.v1 import authz_pb2 as pb
 from services.authz.server import running_server
-from tests.authz.clients import Authz, bind, connect, create_user, group, settings_for, user
+from tests.authz.clients import (
+    Authz,
+    bind,
+    connect,
+    create_user,
+    group,
+    operator,
+    settings_for,
+    user,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -50,6 +60,95 @@ async def test_batch_check_answers_in_order_with_per_item_errors(authz: Authz) -
     assert response.results[1].error.field == "permission"
     assert response.results[1].error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
     assert not response.results[0].HasField("error")
+
+
+def answer_of(
+    response: pb.CheckResponse | None, error: grpc.aio.AioRpcError | None
+) -> tuple[bool, int, str]:
+    """What Check says about one item, in BatchCheck's terms: (allowed, code, field)."""
+    if error is None:
+        assert response is not None
+        return (response.allowed, 0, "")
+    field = (error.details() or "").split(":", 1)[0]
+    if error.code() == grpc.StatusCode.PERMISSION_DENIED:
+        field = "principal"
+    return (False, error.code().value[0], field)
+
+
+async def test_batch_check_answers_every_item_as_check_does(authz: Authz) -> None:
+    """BatchCheck shares work between items (one subject per principal and scope, validated
+    identifiers, a response built from bytes): over a grid of valid and invalid fields, in
+    order and shuffled with repeats, each answer must be what Check answers alone."""
+    await viewer_setup(authz)
+    await create_user(authz, "a", "bob")
+    principals = [
+        user("alice"),
+        user("bob"),
+        user("b@d"),
+        group("devs", "a"),
+        pb.Principal(type=pb.PRINCIPAL_TYPE_UNSPECIFIED, identifier="alice"),
+    ]
+    grid = [
+        pb.CheckRequest(
+            principal=principal,
+            resource_scope=scope,
+            resource_type=rtype,
+            resource_identifier=rid,
+            permission=permission,
+        )
+        for principal in principals
+        for scope in ("a/o/p", "a/o/q", "a/o/p/x", "b/o/p")
+        for rtype in ("PIPELINE", "NOPE")
+        for rid in ("", "x", "b d")
+        for permission in ("core_pipeline_view", "core_pipeline_fly", "core_pipeline_execute")
+    ]
+    expected: dict[bytes, tuple[bool, int, str]] = {}
+    for request in grid:
+        try:
+            expected[request.SerializeToString()] = answer_of(
+                await authz.access.Check(request), None
+            )
+        except grpc.aio.AioRpcError as exc:
+            expected[request.SerializeToString()] = answer_of(None, exc)
+    assert {code for _, code, _ in expected.values()} >= {0, 3}  # the grid has both
+    shuffled = random.Random(7).choices(grid, k=1000)
+    for items in (grid, shuffled):
+        response = await authz.access.BatchCheck(pb.BatchCheckRequest(items=items))
+        got = [
+            (r.allowed, r.error.code, r.error.field if r.HasField("error") else "")
+            for r in response.results
+        ]
+        assert got == [expected[i.SerializeToString()] for i in items]
+
+
+async def test_batch_check_forgets_remembered_items_when_the_catalog_changes(
+    authz: Authz,
+) -> None:
+    """An item once valid is remembered by its bytes; a deleted permission must not stay valid."""
+    await viewer_setup(authz)
+    ops = await operator(authz.server)
+    created = await ops.permissions.CreatePermission(
+        pb.CreatePermissionRequest(permission=pb.Permission(name="core_flag_toggle"))
+    )
+    flag = pb.CheckRequest(
+        principal=user("alice"),
+        resource_scope="a/o/p",
+        resource_type="FLAG",
+        resource_identifier="x",
+        permission="core_flag_toggle",
+    )
+    before = await authz.access.BatchCheck(
+        pb.BatchCheckRequest(items=[flag, flag], at_least_revision=created.revision)
+    )
+    assert [r.HasField("error") for r in before.results] == [False, False]
+    deleted = await ops.permissions.DeletePermission(
+        pb.DeleteRequest(identifier="core_flag_toggle")
+    )
+    after = await authz.access.BatchCheck(
+        pb.BatchCheckRequest(items=[flag], at_least_revision=deleted.revision)
+    )
+    assert after.results[0].error.field in ("permission", "resource_type")
+    assert after.results[0].error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
 
 
 async def test_batch_check_size_bounds(authz: Authz) -> None:
