@@ -161,7 +161,7 @@ class Invitations:
             for ref in req.user_groups:
                 await self._join(tx, call, ref, req.user, revision, changes)
             await store.insert(tx.conn, invitation)
-            await self.notifications.invitation(tx.conn, invitation, secret.secret, now)
+            await self.notifications.invitation(tx.conn, invitation, secret.token, now)
             if request_id:
                 await tx.remember_response(key, {"revision": revision})
             return Written(invitation, revision), _change("INVITE", invitation, None, now)
@@ -222,7 +222,7 @@ class Invitations:
                 expired_at=None,
             )
             await store.save(tx.conn, new)
-            await self.notifications.invitation(tx.conn, new, secret.secret, now)
+            await self.notifications.invitation(tx.conn, new, secret.token, now)
             return Written(new, revision), _change("INVITE_RESEND", new, old, now)
 
         return await self.writer.write(op, call)

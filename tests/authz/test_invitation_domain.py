@@ -35,12 +35,12 @@ def invitation(**fields: object) -> Invitation:
 
 def test_a_new_secret_parses_back_and_matches_only_its_hash() -> None:
     secret = domain.new_secret()
-    parsed = domain.parse_secret(secret.secret)
+    parsed = domain.parse_secret(secret.token)
     assert parsed is not None
     assert parsed[0] == secret.prefix
     assert secret_matches(parsed[1], secret.secret_hash)
     assert not secret_matches(parsed[1][:-1] + "x", secret.secret_hash)
-    assert domain.new_secret().secret != secret.secret
+    assert domain.new_secret().token != secret.token
 
 
 @given(st.text(max_size=200))

@@ -5,14 +5,13 @@ secret). Pure: no I/O, the clock is passed in."""
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
 from services.authz.domain import scopes, validation
 from services.authz.domain.errors import InvalidArgument
-from services.authz.domain.tokens import hash_secret
+from services.authz.domain.tokens import NewToken, new_token
 
 State = Literal["PENDING", "ACCEPTED", "REVOKED", "EXPIRED"]
 STATES: tuple[State, ...] = ("PENDING", "ACCEPTED", "REVOKED", "EXPIRED")
@@ -65,16 +64,9 @@ class Invitation:
     expired_at: datetime | None = None  # when the expiry was recorded (audited), if it was
 
 
-class NewSecret(NamedTuple):
-    prefix: str
-    secret: str  # the whole `inv_...` string: goes into the notification only
-    secret_hash: bytes
-
-
-def new_secret() -> NewSecret:
-    prefix = secrets.token_hex(8)
-    secret = secrets.token_urlsafe(32)
-    return NewSecret(prefix, f"inv_{prefix}_{secret}", hash_secret(secret))
+def new_secret() -> NewToken:
+    """The whole `inv_...` string (`.token`) goes into the notification only."""
+    return new_token("inv")
 
 
 def parse_secret(value: str) -> tuple[str, str] | None:

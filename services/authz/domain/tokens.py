@@ -19,10 +19,11 @@ class NewToken(NamedTuple):
     secret_hash: bytes
 
 
-def new_token() -> NewToken:
+def new_token(kind: str = "aak") -> NewToken:
+    """A `<kind>_<prefix>_<secret>` credential: API keys are `aak`, invitations `inv`."""
     prefix = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
-    return NewToken(prefix, f"aak_{prefix}_{secret}", hash_secret(secret))
+    return NewToken(prefix, f"{kind}_{prefix}_{secret}", hash_secret(secret))
 
 
 def parse(token: str) -> tuple[str, str] | None:
