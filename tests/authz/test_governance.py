@@ -465,3 +465,40 @@ async def test_a_started_server_fills_an_empty_opa_from_the_database(
 async def status_of(url: str) -> int:
     async with aiohttp.ClientSession() as session, session.get(url) as response:
         return response.status
+
+
+# Finding (red team): one slow policy made every set asked with it "unevaluated", so anyone who
+# may add a policy set below a fail-open error set (a project's administrator) could switch the
+# account's rule off for their project at will.
+SLOW_REGO = (
+    "package slow\n\ndeny contains \"never\" if {\n"
+    "  spin := {1 | some i in numbers.range(1, 4000); some j in numbers.range(1, 4000)}\n"
+    "  count(spin) > 5\n}\n"
+)
+
+
+async def test_a_slow_policy_does_not_switch_off_the_other_policy_sets(
+    database_url: str, opa_url: str
+) -> None:
+    async with governed(database_url, opa_url) as gov:
+        await gov.example_set(
+            "a", "separation-of-duties", ["role"], failure_mode=gpb.FAILURE_MODE_OPEN
+        )
+        # The attacker's own set: a warning (fail-open) whose policy outlasts OPA's timeout.
+        await gov.policy("a/o/p", "slow", SLOW_REGO)
+        await gov.policy_set(
+            "a/o/p", "slow", [("a/o/p", "slow")], ["role"], gpb.SEVERITY_WARNING
+        )
+        both = ("core_secret_access", "core_pipeline_execute")
+        details = await refused(
+            role(gov, "a/o/p", "both", *both), grpc.StatusCode.FAILED_PRECONDITION
+        )
+        assert "a/separation-of-duties" in details
+        await refused(
+            gov.authz.roles.GetRole(pb.GetRequest(scope="a/o/p", identifier="both")),
+            grpc.StatusCode.NOT_FOUND,
+        )
+        [record] = await events_of(database_url, ev.ACTION_POLICY_VIOLATION)
+        assert record.resource.labels["governance_policy_sets"] == (
+            "a/separation-of-duties=deny,a/o/p/slow=unevaluated"
+        )
