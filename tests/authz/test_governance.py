@@ -471,7 +471,7 @@ async def status_of(url: str) -> int:
 # may add a policy set below a fail-open error set (a project's administrator) could switch the
 # account's rule off for their project at will.
 SLOW_REGO = (
-    "package slow\n\ndeny contains \"never\" if {\n"
+    'package slow\n\ndeny contains "never" if {\n'
     "  spin := {1 | some i in numbers.range(1, 4000); some j in numbers.range(1, 4000)}\n"
     "  count(spin) > 5\n}\n"
 )
@@ -486,9 +486,7 @@ async def test_a_slow_policy_does_not_switch_off_the_other_policy_sets(
         )
         # The attacker's own set: a warning (fail-open) whose policy outlasts OPA's timeout.
         await gov.policy("a/o/p", "slow", SLOW_REGO)
-        await gov.policy_set(
-            "a/o/p", "slow", [("a/o/p", "slow")], ["role"], gpb.SEVERITY_WARNING
-        )
+        await gov.policy_set("a/o/p", "slow", [("a/o/p", "slow")], ["role"], gpb.SEVERITY_WARNING)
         both = ("core_secret_access", "core_pipeline_execute")
         details = await refused(
             role(gov, "a/o/p", "both", *both), grpc.StatusCode.FAILED_PRECONDITION

@@ -140,17 +140,21 @@ class Verdict:
 
 
 def verdicts(
-    sets: list[PolicySet], denials: dict[tuple[str, str], list[Any]] | None
+    sets: list[PolicySet], denials: dict[tuple[str, str], list[Any] | None] | None
 ) -> list[Verdict]:
     """Each set's verdict from its policies' deny messages (by policy key), or, when OPA could
-    not answer (`denials` None), unevaluated."""
+    not answer (`denials` None, or None for one of the set's policies), unevaluated."""
     out = []
     for s in sets:
         mode = s.failure_mode or default_failure_mode(s.severity)
         if denials is None:
             out.append(Verdict(s.scope, s.identifier, s.severity, mode, "unevaluated"))
             continue
-        found = [_clean(m) for p in s.policies for m in denials.get((p.scope, p.identifier), [])]
+        answers = [denials.get((p.scope, p.identifier), []) for p in s.policies]
+        if any(a is None for a in answers):  # one of its policies could not be evaluated
+            out.append(Verdict(s.scope, s.identifier, s.severity, mode, "unevaluated"))
+            continue
+        found = [_clean(m) for a in answers for m in a or []]
         messages = tuple(sorted(set(found)))[:MAX_MESSAGES]
         out.append(
             Verdict(s.scope, s.identifier, s.severity, mode, "deny" if found else "pass", messages)
