@@ -500,3 +500,20 @@ async def test_a_slow_policy_does_not_switch_off_the_other_policy_sets(
         assert record.resource.labels["governance_policy_sets"] == (
             "a/separation-of-duties=deny,a/o/p/slow=unevaluated"
         )
+
+
+@pytest.mark.parametrize("builtin", ["json.match_schema", "json.verify_schema"])
+async def test_a_policy_may_not_fetch_urls_through_a_json_schema_ref(
+    database_url: str, opa_url: str, builtin: str
+) -> None:
+    # Finding (red team): a schema's remote `$ref` makes OPA fetch any URL (built from input:
+    # exfiltration, or a probe of the internal network) although http.send and net.* are refused.
+    args = '{"a": 1}, schema' if builtin == "json.match_schema" else "schema"
+    rego = (
+        "package fetch\n\ndeny contains msg if {\n"
+        '  schema := {"$ref": concat("", ["http://127.0.0.1:1/", input.after.name])}\n'
+        f'  msg := sprintf("%v", [{builtin}({args})])\n}}\n'
+    )
+    async with governed(database_url, opa_url) as gov:
+        details = await refused(gov.policy("a", "fetch", rego), grpc.StatusCode.INVALID_ARGUMENT)
+        assert builtin in details
