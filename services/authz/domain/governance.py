@@ -243,6 +243,8 @@ def enforce(review: Review, change: Change) -> Change:
 # Builtins a tenant's policy may not call: they reach the network (http.send, net.*) or read
 # the OPA server's own configuration and environment (opa.runtime).
 FORBIDDEN_ROOTS = ("http", "net", "opa")
+# JSON schema builtins fetch a schema's remote `$ref` (any URL, built from input if need be).
+FORBIDDEN_BUILTINS = ("json.match_schema", "json.verify_schema")
 
 
 def forbidden_references(ast: Any, package: str) -> list[str]:
@@ -268,7 +270,7 @@ def forbidden_references(ast: Any, package: str) -> list[str]:
                 path = [t.get("value") for t in ref[1 : 1 + len(own)] if isinstance(t, dict)]
                 if path != own:
                     found.add(name(ref))
-            elif head in FORBIDDEN_ROOTS:
+            elif head in FORBIDDEN_ROOTS or name(ref) in FORBIDDEN_BUILTINS:
                 found.add(name(ref))
             walk(ref[1:])
             return
