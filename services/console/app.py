@@ -37,7 +37,7 @@ from services.console.web import (
     render,
     see_other,
 )
-from services.console.web_security import SecurityHeaders
+from services.console.web_security import BodyLimit, SecurityHeaders
 
 log = logging.getLogger(__name__)
 STATUS = {
@@ -133,6 +133,7 @@ def create_app(settings: ConsoleSettings) -> Starlette:
         middleware=[
             Middleware(HttpMetrics),
             Middleware(SecurityHeaders, hsts=bool(settings.tls_cert_file)),
+            Middleware(BodyLimit),
         ],
         exception_handlers={
             SignInRequired: to_signin,

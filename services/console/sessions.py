@@ -34,7 +34,11 @@ class Session:
 
 class SessionStore:
     """Sessions end after `idle_s` without use or `max_s` in all; at most `capacity` live at
-    once (the least recently used goes first), so sign-ins cannot exhaust memory."""
+    once (the least recently used goes first), so sign-ins cannot exhaust memory; and at most
+    PER_PRINCIPAL per principal (its own least recently used goes first), so that one token
+    signed in over and over cannot push everybody else's sessions out."""
+
+    PER_PRINCIPAL = 20
 
     def __init__(
         self,
@@ -53,6 +57,14 @@ class SessionStore:
         self, token: str, principal_type: str, principal_id: str, scope: str, email: str
     ) -> str:
         now = self._clock()
+        own = [
+            key
+            for key, s in self._sessions.items()
+            if (s.principal_type, s.principal_scope, s.principal_id)
+            == (principal_type, scope, principal_id)
+        ]
+        for key in own[: max(0, len(own) - self.PER_PRINCIPAL + 1)]:
+            del self._sessions[key]
         session_id = secrets.token_urlsafe(32)
         self._sessions[session_id] = Session(
             token, secrets.token_urlsafe(32), principal_type, principal_id, scope, email, now, now

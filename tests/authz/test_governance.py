@@ -465,3 +465,55 @@ async def test_a_started_server_fills_an_empty_opa_from_the_database(
 async def status_of(url: str) -> int:
     async with aiohttp.ClientSession() as session, session.get(url) as response:
         return response.status
+
+
+# Finding (red team): one slow policy made every set asked with it "unevaluated", so anyone who
+# may add a policy set below a fail-open error set (a project's administrator) could switch the
+# account's rule off for their project at will.
+SLOW_REGO = (
+    'package slow\n\ndeny contains "never" if {\n'
+    "  spin := {1 | some i in numbers.range(1, 4000); some j in numbers.range(1, 4000)}\n"
+    "  count(spin) > 5\n}\n"
+)
+
+
+async def test_a_slow_policy_does_not_switch_off_the_other_policy_sets(
+    database_url: str, opa_url: str
+) -> None:
+    async with governed(database_url, opa_url) as gov:
+        await gov.example_set(
+            "a", "separation-of-duties", ["role"], failure_mode=gpb.FAILURE_MODE_OPEN
+        )
+        # The attacker's own set: a warning (fail-open) whose policy outlasts OPA's timeout.
+        await gov.policy("a/o/p", "slow", SLOW_REGO)
+        await gov.policy_set("a/o/p", "slow", [("a/o/p", "slow")], ["role"], gpb.SEVERITY_WARNING)
+        both = ("core_secret_access", "core_pipeline_execute")
+        details = await refused(
+            role(gov, "a/o/p", "both", *both), grpc.StatusCode.FAILED_PRECONDITION
+        )
+        assert "a/separation-of-duties" in details
+        await refused(
+            gov.authz.roles.GetRole(pb.GetRequest(scope="a/o/p", identifier="both")),
+            grpc.StatusCode.NOT_FOUND,
+        )
+        [record] = await events_of(database_url, ev.ACTION_POLICY_VIOLATION)
+        assert record.resource.labels["governance_policy_sets"] == (
+            "a/separation-of-duties=deny,a/o/p/slow=unevaluated"
+        )
+
+
+@pytest.mark.parametrize("builtin", ["json.match_schema", "json.verify_schema"])
+async def test_a_policy_may_not_fetch_urls_through_a_json_schema_ref(
+    database_url: str, opa_url: str, builtin: str
+) -> None:
+    # Finding (red team): a schema's remote `$ref` makes OPA fetch any URL (built from input:
+    # exfiltration, or a probe of the internal network) although http.send and net.* are refused.
+    args = '{"a": 1}, schema' if builtin == "json.match_schema" else "schema"
+    rego = (
+        "package fetch\n\ndeny contains msg if {\n"
+        '  schema := {"$ref": concat("", ["http://127.0.0.1:1/", input.after.name])}\n'
+        f'  msg := sprintf("%v", [{builtin}({args})])\n}}\n'
+    )
+    async with governed(database_url, opa_url) as gov:
+        details = await refused(gov.policy("a", "fetch", rego), grpc.StatusCode.INVALID_ARGUMENT)
+        assert builtin in details

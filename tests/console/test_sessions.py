@@ -60,3 +60,16 @@ def test_the_least_recently_used_goes_when_full() -> None:
     assert sessions.get(b) is None
     assert sessions.get(a) is not None
     assert sessions.get(c) is not None
+
+
+def test_one_principal_signing_in_again_and_again_evicts_only_its_own_sessions() -> None:
+    # Finding (red team): any valid token, signed in `capacity` times, signed everybody else
+    # out (least recently used first). A principal now keeps at most PER_PRINCIPAL sessions.
+    sessions = store(Clock(), capacity=100)
+    victims = [sessions.create("t", "USER", f"user{i}", "acme", "") for i in range(50)]
+    other_tenant = sessions.create("t", "USER", "mallory", "acme_corp", "")
+    floods = [sessions.create("t", "USER", "mallory", "acmeXcorp", "") for _ in range(1000)]
+    assert all(sessions.get(v) is not None for v in victims)
+    assert sessions.get(other_tenant) is not None  # same name, another account: another one
+    live = [f for f in floods if sessions.get(f) is not None]
+    assert live == floods[-SessionStore.PER_PRINCIPAL :]  # its newest kept

@@ -140,17 +140,21 @@ class Verdict:
 
 
 def verdicts(
-    sets: list[PolicySet], denials: dict[tuple[str, str], list[Any]] | None
+    sets: list[PolicySet], denials: dict[tuple[str, str], list[Any] | None] | None
 ) -> list[Verdict]:
     """Each set's verdict from its policies' deny messages (by policy key), or, when OPA could
-    not answer (`denials` None), unevaluated."""
+    not answer (`denials` None, or None for one of the set's policies), unevaluated."""
     out = []
     for s in sets:
         mode = s.failure_mode or default_failure_mode(s.severity)
         if denials is None:
             out.append(Verdict(s.scope, s.identifier, s.severity, mode, "unevaluated"))
             continue
-        found = [_clean(m) for p in s.policies for m in denials.get((p.scope, p.identifier), [])]
+        answers = [denials.get((p.scope, p.identifier), []) for p in s.policies]
+        if any(a is None for a in answers):  # one of its policies could not be evaluated
+            out.append(Verdict(s.scope, s.identifier, s.severity, mode, "unevaluated"))
+            continue
+        found = [_clean(m) for a in answers for m in a or []]
         messages = tuple(sorted(set(found)))[:MAX_MESSAGES]
         out.append(
             Verdict(s.scope, s.identifier, s.severity, mode, "deny" if found else "pass", messages)
@@ -239,6 +243,8 @@ def enforce(review: Review, change: Change) -> Change:
 # Builtins a tenant's policy may not call: they reach the network (http.send, net.*) or read
 # the OPA server's own configuration and environment (opa.runtime).
 FORBIDDEN_ROOTS = ("http", "net", "opa")
+# JSON schema builtins fetch a schema's remote `$ref` (any URL, built from input if need be).
+FORBIDDEN_BUILTINS = ("json.match_schema", "json.verify_schema")
 
 
 def forbidden_references(ast: Any, package: str) -> list[str]:
@@ -264,7 +270,7 @@ def forbidden_references(ast: Any, package: str) -> list[str]:
                 path = [t.get("value") for t in ref[1 : 1 + len(own)] if isinstance(t, dict)]
                 if path != own:
                     found.add(name(ref))
-            elif head in FORBIDDEN_ROOTS:
+            elif head in FORBIDDEN_ROOTS or name(ref) in FORBIDDEN_BUILTINS:
                 found.add(name(ref))
             walk(ref[1:])
             return

@@ -8,6 +8,7 @@ etags) in the write's transaction and asks OPA for exactly those versions; a ver
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -87,8 +88,9 @@ class Gate:
 
     async def _deny_sets(
         self, policies: list[tuple[tuple[str, str], Stored]], document: dict[str, Any]
-    ) -> dict[tuple[str, str], list[Any]] | None:
-        """Each policy's deny messages, or None when OPA cannot answer."""
+    ) -> dict[tuple[str, str], list[Any] | None] | None:
+        """Each policy's deny messages (None for a policy OPA could not evaluate), or None
+        when OPA cannot answer at all."""
         if not policies:
             return {}
         packages = [_package(stored) for _, stored in policies]
@@ -100,7 +102,15 @@ class Gate:
                 answers = await self.opa.deny_sets(packages, document)
         except (OpaUnavailable, RegoRejected) as e:
             log.warning("governance: OPA could not evaluate: %s", e)
-            return None
+            if len(policies) == 1:
+                return None
+            # Perhaps one policy OPA could not finish in time: each asked on its own, so that
+            # a slow policy leaves only its own sets unevaluated, never the others asked with it.
+            alone = await asyncio.gather(*(self._deny_sets([p], document) for p in policies))
+            return {
+                key: None if a is None else a[key]
+                for (key, _), a in zip(policies, alone, strict=True)
+            }
         if answers is None:
             log.warning("governance: OPA has no answer for %s", packages)
             return None
