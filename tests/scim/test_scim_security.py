@@ -8,12 +8,13 @@ import pytest
 
 from audit.v1 import event_pb2 as ev
 from authz.v1 import authz_pb2 as pb
-from tests.authz.clients import admin_token, bind, connect, group
+from tests.authz.clients import admin_token, bind, connect, group, user
 from tests.scim.helpers import provisioner, scim_error, scim_events, scim_server
 
 pytestmark = pytest.mark.integration
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+EVERYTHING = "_all_resources_including_child_scopes"
 USER = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "eve@example.com"}
 
 
@@ -80,6 +81,31 @@ async def test_no_escalation_through_group_membership(database_url: str) -> None
             )
             assert "members" not in (await http.get(f"/Groups/{gid}")).json()
         assert not await scim.admin.check(uid, "a", "PROJECT", "p", "core_project_view")
+
+
+async def test_no_escalation_by_enabling_a_disabled_admin(database_url: str) -> None:
+    """A service account that may manage users but does not hold _account_admin disables an
+    administrator (deprovisioning), but may not enable it again: that would grant what it
+    does not hold, as enabling a disabled binding would."""
+    async with scim_server(database_url) as scim:
+        _, token = await provisioner(scim.admin, "a", ["core_user_view", "core_user_manage"])
+        await scim.admin.users.CreateUser(
+            pb.CreateUserRequest(user=pb.User(account="a", identifier="boss"))
+        )
+        await bind(scim.admin, "a", "boss-b", user("boss"), "_account_admin", EVERYTHING)
+        active = {"schemas": [PATCH], "Operations": [{"op": "replace", "value": {"active": True}}]}
+        inactive = {**active, "Operations": [{"op": "replace", "value": {"active": False}}]}
+        async with scim.client("a", token) as http:
+            assert (await http.patch("/Users/boss", json=inactive)).json()["active"] is False
+            scim_error(await http.patch("/Users/boss", json=active), 403)
+            scim_error(
+                await http.put("/Users/boss", json={"userName": "boss", "active": True}), 403
+            )
+            assert (await http.get("/Users/boss")).json()["active"] is False
+        assert not await scim.admin.check("boss", "a", "PROJECT", "p", "core_project_view")
+        # an administrator, who holds it all, may
+        async with scim.client("a", await admin_token(scim.server, "a", "admin2")) as http:
+            assert (await http.patch("/Users/boss", json=active)).json()["active"] is True
 
 
 async def test_another_account_is_invisible(database_url: str) -> None:
