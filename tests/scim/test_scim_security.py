@@ -9,6 +9,7 @@ import pytest
 from audit.v1 import event_pb2 as ev
 from authz.v1 import authz_pb2 as pb
 from tests.authz.clients import admin_token, bind, connect, group, user
+from services.scim.app import MAX_FILTER
 from tests.scim.helpers import provisioner, scim_error, scim_events, scim_server
 
 pytestmark = pytest.mark.integration
@@ -208,4 +209,32 @@ async def test_hostile_input_gets_scim_errors_and_writes_nothing(database_url: s
             scim_error(await http.delete(f"/Users/{uid}", headers={"If-Match": 'W/"1"'}), 412)
         async with scim.client("a/o", token) as http:
             scim_error(await http.get("/Users"), 404)
+        assert len(await scim_events(database_url)) == written
+
+
+async def test_filters_and_patch_paths_are_bounded(database_url: str) -> None:
+    """SCIM is served on authz's own event loop: a filter of 1 MiB (tens of thousands of `or`
+    terms), parsed and then matched against every user of the account, or a PATCH value path
+    of the same size matched against every member, would stall every gRPC call with it. Past
+    the bound: 400, before anything is parsed or read."""
+    search = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+    async with scim_server(database_url) as scim:
+        _, token = await provisioner(scim.admin, "a")
+        async with scim.client("a", token) as http:
+            gid = (await http.post("/Groups", json={"displayName": "G"})).json()["id"]
+            written = len(await scim_events(database_url))
+            fits = 'displayName co "' + "x" * (MAX_FILTER - 17) + '"'
+            assert len(fits) == MAX_FILTER
+            ok = await http.get("/Users", params={"filter": fits})
+            assert ok.status_code == 200, ok.text
+            huge = " or ".join(f'userName eq "u{i}"' for i in range(20_000))
+            over = fits + " "
+            scim_error(await http.get("/Users", params={"filter": over}), 400, "invalidFilter")
+            for flt in (over, huge):
+                for path in ("/Users/.search", "/Groups/.search", "/.search"):
+                    body = {"schemas": [search], "filter": flt}
+                    scim_error(await http.post(path, json=body), 400, "invalidFilter")
+            members = "members[" + " or ".join(f'value eq "u{i}"' for i in range(20_000)) + "]"
+            patch = {"schemas": [PATCH], "Operations": [{"op": "remove", "path": members}]}
+            scim_error(await http.patch(f"/Groups/{gid}", json=patch), 400, "invalidPath")
         assert len(await scim_events(database_url)) == written
