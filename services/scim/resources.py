@@ -24,6 +24,9 @@ _STORE_PAGE = 1000
 _SCAN_MAX = 1_000_000  # a lookup returns every match (an account's users, at most)
 DEFAULT_COUNT = 100
 MAX_COUNT = 1000
+# The most operations in a PATCH (after Entra's value lists are split): each may be matched
+# against every member, on the event loop that gRPC shares. A group's members at most.
+MAX_OPERATIONS = 1000
 # How often a PATCH without If-Match is re-applied when a concurrent write changed the entity.
 _PATCH_ATTEMPTS = 3
 
@@ -131,8 +134,12 @@ class Resources:
         return self.resource(kind, updated.stored)
 
     async def patch(self, kind: Kind, identifier: str, document: Any, etag: str) -> Any:
+        normalized = patching.normalized(document)
+        operations = normalized.get("Operations") if isinstance(normalized, dict) else None
+        if isinstance(operations, list) and len(operations) > MAX_OPERATIONS:
+            raise error(400, f"more than {MAX_OPERATIONS} operations", "invalidValue")
         operation = kind.patch_op.model_validate(
-            patching.normalized(document), scim_ctx=scim.Context.RESOURCE_PATCH_REQUEST
+            normalized, scim_ctx=scim.Context.RESOURCE_PATCH_REQUEST
         )
         for attempt in range(_PATCH_ATTEMPTS):
             current = await self.management.get(kind.name, self.account, identifier, self.call)

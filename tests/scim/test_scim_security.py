@@ -237,4 +237,15 @@ async def test_filters_and_patch_paths_are_bounded(database_url: str) -> None:
             members = "members[" + " or ".join(f'value eq "u{i}"' for i in range(20_000)) + "]"
             patch = {"schemas": [PATCH], "Operations": [{"op": "remove", "path": members}]}
             scim_error(await http.patch(f"/Groups/{gid}", json=patch), 400, "invalidPath")
+            # as many operations as a group has members at most; Entra's removal of a value
+            # list counts one per value (each is matched against every member)
+            many = [{"op": "remove", "path": f'members[value eq "u{i}"]'} for i in range(1001)]
+            patch = {"schemas": [PATCH], "Operations": many}
+            scim_error(await http.patch(f"/Groups/{gid}", json=patch), 400, "invalidValue")
+            values = [{"value": f"u{i}"} for i in range(1001)]
+            entra = [{"op": "Remove", "path": "members", "value": values}]
+            patch = {"schemas": [PATCH], "Operations": entra}
+            scim_error(await http.patch(f"/Groups/{gid}", json=patch), 400, "invalidValue")
+            patch = {"schemas": [PATCH], "Operations": many[:1000]}
+            assert (await http.patch(f"/Groups/{gid}", json=patch)).status_code == 200
         assert len(await scim_events(database_url)) == written
