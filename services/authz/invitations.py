@@ -6,7 +6,8 @@ together. The secret leaves only in the notification; the store keeps its SHA-25
 
 Who may: InviteUser, ResendInvitation and RevokeInvitation need core_user_invite at the
 account (and joining groups, core_usergroup_manage on each plus what the group's bindings
-grant: the no-escalation rule of AddMember); ListInvitations needs core_user_view. All are
+grant: the no-escalation rule of AddMember; resending a revoked invitation, what the user's
+bindings and groups grant, as enabling a disabled user); ListInvitations needs core_user_view. All are
 asked before anything is looked up. AcceptInvitation needs no token: the secret is the
 credential. Every failed accept gets the same InvitationInvalid, and is audited (coalesced per
 client address) with its reason but never the secret; accept attempts are rate limited per
@@ -209,6 +210,12 @@ class Invitations:
 
         async def op(tx: Tx, revision: int, changes: Changes) -> tuple[Written, Change]:
             old = await self._open(tx, account, user)
+            if old.revoked_at is not None:
+                # Reopening a revoked invitation lets the invitee in, and its bindings and
+                # groups grant once it accepts: the caller must hold that (no escalation).
+                invited: User = (await fetch(tx, "user", account, user)).entity
+                active = dataclasses.replace(invited, state="ACTIVE")
+                await self.granting.require_held_for(tx, call, active, invited)
             if domain.state_at(old, now) == "EXPIRED" and old.expired_at is None:
                 old = await self._record_expiry(tx, old, revision, now)
             new = dataclasses.replace(
