@@ -249,3 +249,30 @@ async def test_filters_and_patch_paths_are_bounded(database_url: str) -> None:
             patch = {"schemas": [PATCH], "Operations": many[:1000]}
             assert (await http.patch(f"/Groups/{gid}", json=patch)).status_code == 200
         assert len(await scim_events(database_url)) == written
+
+
+async def test_user_name_stays_unique_through_put_and_patch(database_url: str) -> None:
+    """userName is unique ignoring case (RFC 7643) on every write, not only on create: else a
+    user could take another's userName, and the identity provider's `userName eq` lookup
+    before deprovisioning would find two users (and disable the wrong one)."""
+    async with scim_server(database_url) as scim:
+        _, token = await provisioner(scim.admin, "a")
+        async with scim.client("a", token) as http:
+            boss = (await http.post("/Users", json={"userName": "Boss@example.com"})).json()
+            eve = (await http.post("/Users", json={"userName": "eve@example.com"})).json()
+            written = len(await scim_events(database_url))
+            taken = {"userName": "boss@EXAMPLE.com"}
+            scim_error(await http.put(f"/Users/{eve['id']}", json=taken), 409, "uniqueness")
+            patch = {"schemas": [PATCH], "Operations": [{"op": "replace", "value": taken}]}
+            scim_error(await http.patch(f"/Users/{eve['id']}", json=patch), 409, "uniqueness")
+            path = {
+                "schemas": [PATCH],
+                "Operations": [{"op": "replace", "path": "userName", "value": "BOSS@example.com"}],
+            }
+            scim_error(await http.patch(f"/Users/{eve['id']}", json=path), 409, "uniqueness")
+            assert len(await scim_events(database_url)) == written
+            found = await http.get("/Users", params={"filter": 'userName eq "boss@example.com"'})
+            assert [r["id"] for r in found.json()["Resources"]] == [boss["id"]]
+            # a user may change the case of its own userName
+            own = {"userName": "BOSS@example.com"}
+            assert (await http.put(f"/Users/{boss['id']}", json=own)).status_code == 200
