@@ -41,7 +41,7 @@ from services.authz.domain.errors import (
     TooManyAttempts,
 )
 from services.authz.domain.invitations import Invitation, Inviter, InviteRequest, State
-from services.authz.domain.rate_limit import RateLimiter
+from services.authz.domain.rate_limit import RateLimiter, source_of
 from services.authz.granting import Granting
 from services.authz.guard import Guard
 from services.authz.management import Changes, Management, Writer, fetch
@@ -365,7 +365,8 @@ class Invitations:
         """An ACCESS_DENIED event of a failed accept (coalesced per address): the reason and,
         when the secret named one, the invitation's account and user; never the secret."""
         account = invitation.account if invitation is not None else ""
-        held = self.failures.admit(call.client_ip, account, reason, self.monotonic())
+        # per source, as the rate limit: an IPv6 client's /64
+        held = self.failures.admit(source_of(call.client_ip), account, reason, self.monotonic())
         if held is None:
             return
         labels = {"operation": "AcceptInvitation", "reason": reason}
