@@ -7,11 +7,11 @@ together. The secret leaves only in the notification; the store keeps its SHA-25
 Who may: InviteUser, ResendInvitation and RevokeInvitation need core_user_invite at the
 account (and joining groups, core_usergroup_manage on each plus what the group's bindings
 grant: the no-escalation rule of AddMember; resending a revoked invitation, what the user's
-bindings and groups grant, as enabling a disabled user); ListInvitations needs core_user_view. All are
-asked before anything is looked up. AcceptInvitation needs no token: the secret is the
-credential. Every failed accept gets the same InvitationInvalid, and is audited (coalesced per
-client address) with its reason but never the secret; accept attempts are rate limited per
-client address (domain/rate_limit.py).
+bindings and groups grant, as enabling a disabled user); ListInvitations needs
+core_user_view. All are asked before anything is looked up. AcceptInvitation needs no token:
+the secret is the credential. Every failed accept gets the same InvitationInvalid, and is
+audited (coalesced per client address) with its reason but never the secret; accept attempts
+are rate limited per client address (domain/rate_limit.py).
 
 Expiry: an open invitation is EXPIRED from its expires_at on (state_at), whatever reads it. The
 expiry becomes an audit event when the sweep (`expire_due`, run by the server every

@@ -8,8 +8,8 @@ import pytest
 
 from audit.v1 import event_pb2 as ev
 from authz.v1 import authz_pb2 as pb
-from tests.authz.clients import admin_token, bind, connect, group, user
 from services.scim.app import MAX_FILTER
+from tests.authz.clients import admin_token, bind, connect, group, user
 from tests.scim.helpers import provisioner, scim_error, scim_events, scim_server
 
 pytestmark = pytest.mark.integration
