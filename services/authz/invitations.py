@@ -328,6 +328,8 @@ class Invitations:
             new = dataclasses.replace(old, accepted_at=now)
             await store.save(tx.conn, new)
             stored_user = await fetch(tx, "user", old.account, old.user)
+            if stored_user.entity.state != "INVITED":  # disabled (deprovisioned) meanwhile
+                raise InvitationInvalid()
             user = dataclasses.replace(stored_user.entity, state="ACTIVE")
             await tx.update(user, revision)
             # Its bindings and memberships now derive their lines: they start to grant.

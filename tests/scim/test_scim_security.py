@@ -4,12 +4,15 @@ hostile input. Each answer is the SCIM error document it should be."""
 
 from __future__ import annotations
 
+import grpc
 import pytest
 
 from audit.v1 import event_pb2 as ev
 from authz.v1 import authz_pb2 as pb
+from authz.v1 import invitations_pb2 as ipb
 from services.scim.app import MAX_FILTER
 from tests.authz.clients import admin_token, bind, connect, group, user
+from tests.authz.invitation_helpers import anonymous_invitations, invite, secret_of
 from tests.scim.helpers import provisioner, scim_error, scim_events, scim_server
 
 pytestmark = pytest.mark.integration
@@ -276,3 +279,38 @@ async def test_user_name_stays_unique_through_put_and_patch(database_url: str) -
             # a user may change the case of its own userName
             own = {"userName": "BOSS@example.com"}
             assert (await http.put(f"/Users/{boss['id']}", json=own)).status_code == 200
+
+
+async def test_deprovisioning_an_invited_user_closes_its_invitation(database_url: str) -> None:
+    """An invited user (InviteUser) whom the identity provider deactivates is DISABLED, and
+    its invitation lets no one in any more (it answered 200 and changed nothing, so the person
+    who had left could still accept). Renaming an invited user leaves it invited."""
+    active = {"schemas": [PATCH], "Operations": [{"op": "replace", "value": {"active": True}}]}
+    inactive = {**active, "Operations": [{"op": "replace", "value": {"active": False}}]}
+    rename = {**active, "Operations": [{"op": "replace", "value": {"displayName": "Yan Y"}}]}
+    async with scim_server(database_url) as scim:
+        _, token = await provisioner(scim.admin, "a")
+        await invite(scim.admin, "a", "zed")
+        await invite(scim.admin, "a", "yan")
+        async with scim.client("a", token) as http:
+            assert (await http.patch("/Users/yan", json=rename)).json()["displayName"] == "Yan Y"
+            assert (await http.patch("/Users/zed", json=inactive)).json()["active"] is False
+            scim_error(await http.patch("/Users/yan", json=active), 409)  # only by accepting
+        states = {
+            name: (
+                await scim.admin.users.GetUser(pb.GetRequest(scope="a", identifier=name))
+            ).user.state
+            for name in ("zed", "yan")
+        }
+        assert states == {"zed": pb.USER_STATE_DISABLED, "yan": pb.USER_STATE_INVITED}
+        channel, stub = anonymous_invitations(scim.server.port)
+        try:
+            secret = await secret_of(database_url, "a", "zed")
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await stub.AcceptInvitation(ipb.AcceptInvitationRequest(secret=secret))
+            assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            secret = await secret_of(database_url, "a", "yan")
+            accepted = await stub.AcceptInvitation(ipb.AcceptInvitationRequest(secret=secret))
+            assert accepted.user.state == pb.USER_STATE_ACTIVE
+        finally:
+            await channel.close(None)
