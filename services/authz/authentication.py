@@ -34,8 +34,11 @@ class Authenticator:
         self.db = db
         self.cache_s = cache_s
         self._cache: dict[str, _Entry] = {}
+        # Counts forgets: a lookup that a forget overtook does not cache what it read before.
+        self._forgets = 0
 
     def forget(self, prefixes: list[str]) -> None:
+        self._forgets += 1
         for prefix in prefixes:
             self._cache.pop(prefix, None)
 
@@ -43,6 +46,7 @@ class Authenticator:
         entry = self._cache.get(prefix)
         if entry is not None and time.monotonic() - entry.fetched < self.cache_s:
             return entry
+        forgets = self._forgets
         async with self.db.acquire() as conn:
             row = await token_record(conn, prefix)
         if row is None:
@@ -57,7 +61,8 @@ class Authenticator:
         entry = _Entry(
             bytes(row["secret_hash"]), caller if live else None, row["expires_at"], time.monotonic()
         )
-        self._cache[prefix] = entry
+        if forgets == self._forgets:
+            self._cache[prefix] = entry
         return entry
 
     async def authenticate(self, authorization: str) -> Caller:

@@ -16,6 +16,7 @@ from services.authz.domain.entities import (
     Role,
     RoleBinding,
     Stored,
+    User,
     UserGroup,
 )
 from services.authz.domain.entity_lines import caller_subject
@@ -74,6 +75,17 @@ class Granting:
                     role = await self.lookup(tx, "role", b.entity.role_scope, b.entity.role)
                     found |= delegation.grants(role.entity.permissions, added_selectors)
             return found
+        if isinstance(new, User):
+            # Enabling a disabled user makes its bindings and memberships grant again: the
+            # caller must hold that, as for enabling a disabled binding.
+            if new.state != "ACTIVE" or not isinstance(old, User) or old.state == "ACTIVE":
+                return set()
+            bindings = await tx.bindings_of_principal("USER", new.account, new.identifier)
+            for g in await tx.groups_with_member(new.account, new.identifier):
+                bindings += await tx.bindings_of_principal(
+                    "USER_GROUP", g.entity.scope, g.entity.identifier
+                )
+            return await self._each_enabled(tx, bindings)
         if isinstance(new, UserGroup):
             before_members = set(old.members) if isinstance(old, UserGroup) else set()
             if not set(new.members) - before_members:

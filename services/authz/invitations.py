@@ -6,11 +6,12 @@ together. The secret leaves only in the notification; the store keeps its SHA-25
 
 Who may: InviteUser, ResendInvitation and RevokeInvitation need core_user_invite at the
 account (and joining groups, core_usergroup_manage on each plus what the group's bindings
-grant: the no-escalation rule of AddMember); ListInvitations needs core_user_view. All are
-asked before anything is looked up. AcceptInvitation needs no token: the secret is the
-credential. Every failed accept gets the same InvitationInvalid, and is audited (coalesced per
-client address) with its reason but never the secret; accept attempts are rate limited per
-client address (domain/rate_limit.py).
+grant: the no-escalation rule of AddMember; resending a revoked invitation, what the user's
+bindings and groups grant, as enabling a disabled user); ListInvitations needs
+core_user_view. All are asked before anything is looked up. AcceptInvitation needs no token:
+the secret is the credential. Every failed accept gets the same InvitationInvalid, and is
+audited (coalesced per client address) with its reason but never the secret; accept attempts
+are rate limited per client address (domain/rate_limit.py).
 
 Expiry: an open invitation is EXPIRED from its expires_at on (state_at), whatever reads it. The
 expiry becomes an audit event when the sweep (`expire_due`, run by the server every
@@ -40,7 +41,7 @@ from services.authz.domain.errors import (
     TooManyAttempts,
 )
 from services.authz.domain.invitations import Invitation, Inviter, InviteRequest, State
-from services.authz.domain.rate_limit import RateLimiter
+from services.authz.domain.rate_limit import RateLimiter, source_of
 from services.authz.granting import Granting
 from services.authz.guard import Guard
 from services.authz.management import Changes, Management, Writer, fetch
@@ -209,6 +210,12 @@ class Invitations:
 
         async def op(tx: Tx, revision: int, changes: Changes) -> tuple[Written, Change]:
             old = await self._open(tx, account, user)
+            if old.revoked_at is not None:
+                # Reopening a revoked invitation lets the invitee in, and its bindings and
+                # groups grant once it accepts: the caller must hold that (no escalation).
+                invited: User = (await fetch(tx, "user", account, user)).entity
+                active = dataclasses.replace(invited, state="ACTIVE")
+                await self.granting.require_held_for(tx, call, active, invited)
             if domain.state_at(old, now) == "EXPIRED" and old.expired_at is None:
                 old = await self._record_expiry(tx, old, revision, now)
             new = dataclasses.replace(
@@ -321,6 +328,8 @@ class Invitations:
             new = dataclasses.replace(old, accepted_at=now)
             await store.save(tx.conn, new)
             stored_user = await fetch(tx, "user", old.account, old.user)
+            if stored_user.entity.state != "INVITED":  # disabled (deprovisioned) meanwhile
+                raise InvitationInvalid()
             user = dataclasses.replace(stored_user.entity, state="ACTIVE")
             await tx.update(user, revision)
             # Its bindings and memberships now derive their lines: they start to grant.
@@ -358,7 +367,8 @@ class Invitations:
         """An ACCESS_DENIED event of a failed accept (coalesced per address): the reason and,
         when the secret named one, the invitation's account and user; never the secret."""
         account = invitation.account if invitation is not None else ""
-        held = self.failures.admit(call.client_ip, account, reason, self.monotonic())
+        # per source, as the rate limit: an IPv6 client's /64
+        held = self.failures.admit(source_of(call.client_ip), account, reason, self.monotonic())
         if held is None:
             return
         labels = {"operation": "AcceptInvitation", "reason": reason}

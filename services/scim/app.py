@@ -31,6 +31,9 @@ PREFIX = "/scim/v2/accounts/{account}"
 MEDIA_TYPE = "application/scim+json"
 # The largest body read: a group of 1000 members (authz's bound) fits many times over.
 MAX_BODY = 1024 * 1024
+# The longest filter or PATCH path: what identity providers send is far shorter, and the
+# library's matching costs (terms x users, or x members) on the event loop that gRPC shares.
+MAX_FILTER = 1024
 MODULE = "scim"
 
 Handler = Callable[[Request, Resources], Awaitable[Response]]
@@ -57,13 +60,30 @@ async def _body(request: Request) -> Any:
         if len(raw) > MAX_BODY:
             raise error(413, f"the body exceeds {MAX_BODY} bytes")
     try:
-        return json.loads(raw)
+        document = json.loads(raw)
     except (ValueError, RecursionError):
         raise error(400, "the body is not a JSON document", "invalidSyntax") from None
+    return _bounded(document)
+
+
+def _bounded(document: Any) -> Any:
+    """The document, unless its filter or a PATCH operation's path is longer than MAX_FILTER
+    (checked before the library parses them)."""
+    if not isinstance(document, dict):
+        return document
+    found = document.get("filter")
+    if isinstance(found, str) and len(found) > MAX_FILTER:
+        raise error(400, f"the filter exceeds {MAX_FILTER} characters", "invalidFilter")
+    operations = document.get("Operations")
+    for operation in operations if isinstance(operations, list) else ():
+        path = operation.get("path") if isinstance(operation, dict) else None
+        if isinstance(path, str) and len(path) > MAX_FILTER:
+            raise error(400, f"the path exceeds {MAX_FILTER} characters", "invalidPath")
+    return document
 
 
 def _query(request: Request) -> dict[str, str]:
-    return dict(request.query_params)
+    return _bounded(dict(request.query_params))  # type: ignore[no-any-return]
 
 
 def _dump(resource: Any, context: scim.Context, request: Request, kind: Kind) -> dict[str, Any]:

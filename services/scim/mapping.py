@@ -4,7 +4,7 @@ Users: id = the identifier; userName = the login name the identity provider gave
 identifier for users made through the gRPC API); emails = the one email (primary, work);
 displayName = the display name (written from name.formatted, or givenName familyName, when a
 document has no displayName; name itself is not stored); active = the state is ACTIVE
-(INVITED and DISABLED users are inactive); externalId is stored as given.
+(DISABLED users are inactive; INVITED ones show no active); externalId is stored as given.
 Groups: id = the identifier; displayName = the name; members = user ids; externalId."""
 
 from __future__ import annotations
@@ -50,7 +50,9 @@ def user_resource(stored: Stored, base_url: str) -> scim.User[Any]:
         external_id=u.external_id or None,
         user_name=u.user_name or u.identifier,
         display_name=u.display_name or None,
-        active=u.state == "ACTIVE",
+        # An invited user shows no `active`: it is neither (it may still accept), so that a
+        # PATCH to false deprovisions it and other PATCHes leave it invited.
+        active=None if u.state == "INVITED" else u.state == "ACTIVE",
         emails=_email(u.email),
         meta=scim.Meta(
             resource_type="User",

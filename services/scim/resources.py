@@ -24,6 +24,9 @@ _STORE_PAGE = 1000
 _SCAN_MAX = 1_000_000  # a lookup returns every match (an account's users, at most)
 DEFAULT_COUNT = 100
 MAX_COUNT = 1000
+# The most operations in a PATCH (after Entra's value lists are split): each may be matched
+# against every member, on the event loop that gRPC shares. A group's members at most.
+MAX_OPERATIONS = 1000
 # How often a PATCH without If-Match is re-applied when a concurrent write changed the entity.
 _PATCH_ATTEMPTS = 3
 
@@ -111,12 +114,7 @@ class Resources:
         given = kind.model.model_validate(document, scim_ctx=scim.Context.RESOURCE_CREATION_REQUEST)
         key = getattr(given, kind.key_attribute) or ""
         if kind is USER:
-            # userName is unique ignoring case (RFC 7643), also across renames
-            clash = await self.management.reads.find(
-                "user", self.account, "user_name", key, 1, self.call
-            )
-            if clash:
-                raise error(409, f"userName {key!r} is taken", "uniqueness")
+            await self._unique_user_name(key)
         entity = kind.to_entity(given, self.account, identifier_for(key))
         created = await self._reference_errors(self.management.create(entity, self.call))
         return self.resource(kind, created.stored)
@@ -127,12 +125,18 @@ class Resources:
         )
         await self.management.get(kind.name, self.account, identifier, self.call)  # 404 first
         entity = kind.to_entity(given, self.account, identifier)
+        if kind is USER:
+            await self._unique_user_name(entity.user_name, identifier)
         updated = await self._reference_errors(self.management.update(entity, etag, self.call))
         return self.resource(kind, updated.stored)
 
     async def patch(self, kind: Kind, identifier: str, document: Any, etag: str) -> Any:
+        normalized = patching.normalized(document)
+        operations = normalized.get("Operations") if isinstance(normalized, dict) else None
+        if isinstance(operations, list) and len(operations) > MAX_OPERATIONS:
+            raise error(400, f"more than {MAX_OPERATIONS} operations", "invalidValue")
         operation = kind.patch_op.model_validate(
-            patching.normalized(document), scim_ctx=scim.Context.RESOURCE_PATCH_REQUEST
+            normalized, scim_ctx=scim.Context.RESOURCE_PATCH_REQUEST
         )
         for attempt in range(_PATCH_ATTEMPTS):
             current = await self.management.get(kind.name, self.account, identifier, self.call)
@@ -142,6 +146,8 @@ class Resources:
             entity = kind.to_entity(resource, self.account, identifier)
             if entity == before:  # nothing this service stores changed: no write, no event
                 return self.resource(kind, current.stored)
+            if kind is USER and entity.user_name != before.user_name:
+                await self._unique_user_name(entity.user_name, identifier)
             expected = etag or str(current.stored.etag)
             try:
                 updated = await self._reference_errors(
@@ -153,6 +159,17 @@ class Resources:
                 continue  # changed since it was read: apply the operations again
             return self.resource(kind, updated.stored)
         raise AssertionError("unreachable")
+
+    async def _unique_user_name(self, user_name: str | None, identifier: str = "") -> None:
+        """userName is unique ignoring case (RFC 7643) on create and on every rename: 409 when
+        a user other than `identifier` has it."""
+        if not user_name:
+            return
+        clash = await self.management.reads.find(
+            "user", self.account, "user_name", user_name, 2, self.call
+        )
+        if any(found.entity.identifier != identifier for found in clash):
+            raise error(409, f"userName {user_name!r} is taken", "uniqueness")
 
     async def delete(self, kind: Kind, identifier: str, etag: str) -> None:
         # Cascade: a deprovisioned user leaves its groups and bindings, a group its bindings.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 from services.authz.domain import invitations as domain
 from services.authz.domain.errors import InvalidArgument
 from services.authz.domain.invitations import GroupRef, Invitation, Inviter, InviteRequest
-from services.authz.domain.rate_limit import RateLimiter
+from services.authz.domain.rate_limit import RateLimiter, source_of
 from services.authz.domain.tokens import secret_matches
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
@@ -127,3 +128,23 @@ def test_a_bucket_refills_and_forgets_idle_addresses() -> None:
     for key in ("b", "c", "d"):
         limiter.admit(key, 1.0)
     assert len(limiter._buckets) == 3
+
+
+@given(st.integers(0, 2**64 - 1), st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=50))
+def test_the_addresses_of_one_ipv6_network_share_a_bucket(network: int, hosts: list[int]) -> None:
+    """An IPv6 client holds a whole /64 (2^64 addresses): a bucket per address would let it
+    guess (and flood the audit trail) without limit. Its addresses share one source."""
+    limiter = RateLimiter(burst=1, per_minute=0.0)
+    addresses = [str(ipaddress.IPv6Address((network << 64) | host)) for host in hosts]
+    assert {source_of(a) for a in addresses} == {source_of(addresses[0])}
+    assert limiter.admit(addresses[0], 0.0)
+    assert not any(limiter.admit(a, 0.0) for a in addresses)
+    other = str(ipaddress.IPv6Address(((network ^ 1) << 64) | hosts[0]))
+    assert limiter.admit(other, 0.0)  # another network has its own
+
+
+def test_ipv4_and_other_sources_are_their_own() -> None:
+    assert source_of("10.0.0.1") != source_of("10.0.0.2")
+    assert source_of("::ffff:10.0.0.1") == source_of("10.0.0.1")
+    assert source_of("unix:/tmp/socket") == "unix:/tmp/socket"
+    assert source_of("") == ""

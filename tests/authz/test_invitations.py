@@ -40,6 +40,7 @@ from tests.authz.invitation_helpers import (
 
 pytestmark = pytest.mark.integration
 
+EVERYTHING = "_all_resources_including_child_scopes"
 INVALID = "the invitation is invalid, expired, revoked or already used"
 
 
@@ -382,6 +383,47 @@ async def test_joining_a_group_needs_what_the_group_grants(authz: Authz) -> None
         await invite(ina, "a", "jo", groups=(("a", "plain"),))
     finally:
         await ina.channel.close(None)
+
+
+async def test_reopening_a_revoked_invitation_needs_what_it_grants(
+    authz: Authz, database_url: str
+) -> None:
+    """No escalation: an administrator invites someone into a group bound to _account_admin,
+    then revokes the invitation. A resend reopens it (accepted, the user's memberships grant),
+    so a caller who may invite but does not hold what they grant may not resend it; the
+    administrator may. A resend of an open invitation grants nothing new: anyone who invites."""
+    server = authz.server
+    await authz.groups.CreateUserGroup(
+        pb.CreateUserGroupRequest(user_group=pb.UserGroup(scope="a", identifier="admins"))
+    )
+    admins = pb.Principal(type=pb.PRINCIPAL_TYPE_USER_GROUP, identifier="admins", scope="a")
+    await bind(authz, "a", "admins-b", admins, "_account_admin", EVERYTHING)
+    await invite(authz, "a", "zed", groups=(("a", "admins"),))
+    await invite(authz, "a", "yan", groups=(("a", "admins"),))
+    stub = invitations(authz)
+    await stub.RevokeInvitation(ipb.InvitationRequest(account="a", user="zed"))
+    sent = len(await notifications(database_url))
+    await authz.roles.CreateRole(
+        pb.CreateRoleRequest(
+            role=pb.Role(scope="a", identifier="inviter", permissions=["core_user_invite"])
+        )
+    )
+    await create_user(authz, "a", "ina")
+    await bind(authz, "a", "ina-b", user("ina"), "inviter", EVERYTHING)
+    ina = await connect(server, await user_token(server, "a", "ina"))
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await invitations(ina).ResendInvitation(ipb.InvitationRequest(account="a", user="zed"))
+        assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED, info.value.details()
+        assert len(await notifications(database_url)) == sent  # no new secret went out
+        listed = await stub.ListInvitations(ipb.ListInvitationsRequest(account="a"))
+        states = {i.user: i.state for i in listed.invitations}
+        assert states["zed"] == ipb.INVITATION_STATE_REVOKED
+        await invitations(ina).ResendInvitation(ipb.InvitationRequest(account="a", user="yan"))
+    finally:
+        await ina.channel.close(None)
+    resent = await stub.ResendInvitation(ipb.InvitationRequest(account="a", user="zed"))
+    assert resent.invitation.state == ipb.INVITATION_STATE_PENDING
 
 
 async def test_bad_input_names_the_field(authz: Authz) -> None:

@@ -58,6 +58,13 @@ async def _enable_disabled_admin_binding(c: Authz, me: str) -> Any:
     return await c.bindings.UpdateRoleBinding(b)
 
 
+async def _enable_disabled_admin(c: Authz, me: str) -> Any:
+    # "sleeper" is in the admins group, disabled by the administrator.
+    sleeper = (await c.users.GetUser(pb.GetRequest(scope="a", identifier="sleeper"))).user
+    sleeper.state = pb.USER_STATE_ACTIVE
+    return await c.users.UpdateUser(sleeper)
+
+
 async def _retarget_own_binding(c: Authz, me: str) -> Any:
     b = (
         await c.bindings.GetRoleBinding(pb.GetRequest(scope="a", identifier=f"{me}-b"))
@@ -153,6 +160,11 @@ CASES = [
         _enable_disabled_admin_binding,
     ),
     Case(
+        "user manager enables an administrator that was disabled",
+        ["core_user_manage", "core_user_view"],
+        _enable_disabled_admin,
+    ),
+    Case(
         "binding manager points its own binding at _account_admin",
         ["core_rolebinding_manage", "core_rolebinding_view"],
         _retarget_own_binding,
@@ -217,9 +229,14 @@ async def stage(admin: Authz, attacker: str) -> None:
         )
     )
     await create_user(admin, "a", "boss")
+    await admin.users.CreateUser(
+        pb.CreateUserRequest(
+            user=pb.User(account="a", identifier="sleeper", state=pb.USER_STATE_DISABLED)
+        )
+    )
     await admin.groups.CreateUserGroup(
         pb.CreateUserGroupRequest(
-            user_group=pb.UserGroup(scope="a", identifier="admins", members=["boss"])
+            user_group=pb.UserGroup(scope="a", identifier="admins", members=["boss", "sleeper"])
         )
     )
     await bind(admin, "a", "admins-b", group("admins", "a"), "_account_admin", EVERYTHING)

@@ -1,6 +1,7 @@
 """A user's state through the management API: a caller creates ACTIVE or DISABLED users and
 moves them between the two (deprovisioning: SCIM active=false, or UpdateUser); INVITED is set
-by InviteUser only, and left only by accepting the invitation."""
+by InviteUser only, and left by accepting the invitation, or by disabling (deprovisioning an
+invitee: its invitation then opens nothing)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def updated(new: User, old: User) -> User:
     fields that the gRPC API does not carry (None: not given; "" clears)."""
     state = new.state or old.state
     if state != old.state:
-        if old.state == "INVITED":
+        if old.state == "INVITED" and state != "DISABLED":
             raise FailedPrecondition(
                 f"{old.identifier!r} is invited: it becomes active by accepting its invitation"
             )
