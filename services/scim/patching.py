@@ -5,9 +5,14 @@ as `"False"` the library reads as they come.)"""
 
 from __future__ import annotations
 
+import json
+import re
+from itertools import groupby
 from typing import Any
 
 import scim2_models as scim
+
+_MEMBER_PATH = re.compile(r'\s*members\[\s*value\s+eq\s+("(?:[^"\\]|\\.)*")\s*\]\s*', re.I)
 
 
 def _value_removals(operation: dict[str, Any]) -> list[dict[str, Any]] | None:
@@ -38,3 +43,33 @@ def normalized(document: Any) -> Any:
         removals = _value_removals(operation) if isinstance(operation, dict) else None
         rewritten.extend(removals if removals is not None else [operation])
     return {**document, "Operations": rewritten}
+
+
+def removed_member(operation: Any) -> str | None:
+    """The member id of a `remove members[value eq "id"]` operation, else None."""
+    if not isinstance(operation, dict):
+        return None
+    op, path = operation.get("op"), operation.get("path")
+    if not (isinstance(op, str) and op.lower() == "remove" and isinstance(path, str)):
+        return None
+    match = _MEMBER_PATH.fullmatch(path)
+    if match is None:
+        return None
+    try:
+        member = json.loads(match.group(1))
+    except ValueError:
+        return None
+    return member if isinstance(member, str) else None
+
+
+def runs(operations: list[Any]) -> list[frozenset[str] | list[Any]]:
+    """The operations in order, each run of member removals gathered into one set of ids. The
+    library matches a value filter against every member, once per operation (about 15 ms per
+    removal from a group of 1,000 here, on the event loop gRPC shares); a set difference is one
+    pass."""
+    out: list[frozenset[str] | list[Any]] = []
+    for _, run in groupby(operations, key=lambda o: removed_member(o) is None):
+        ops = list(run)
+        members = {m for o in ops if (m := removed_member(o)) is not None}
+        out.append(frozenset(members) if members else ops)
+    return out

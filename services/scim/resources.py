@@ -138,11 +138,25 @@ class Resources:
         operation = kind.patch_op.model_validate(
             normalized, scim_ctx=scim.Context.RESOURCE_PATCH_REQUEST
         )
+        steps: list[Any] = [operation]
+        if kind is GROUP and isinstance(operations, list) and operations:
+            steps = [
+                run
+                if isinstance(run, frozenset)
+                else kind.patch_op.model_validate(
+                    {**normalized, "Operations": run}, scim_ctx=scim.Context.RESOURCE_PATCH_REQUEST
+                )
+                for run in patching.runs(operations)
+            ]
         for attempt in range(_PATCH_ATTEMPTS):
             current = await self.management.get(kind.name, self.account, identifier, self.call)
             resource = self.resource(kind, current.stored)
             before = kind.to_entity(resource, self.account, identifier)
-            operation.patch(resource)
+            for step in steps:
+                if isinstance(step, frozenset):  # member removals, as one set difference
+                    resource.members = [m for m in resource.members or [] if m.value not in step]
+                else:
+                    step.patch(resource)
             entity = kind.to_entity(resource, self.account, identifier)
             if entity == before:  # nothing this service stores changed: no write, no event
                 return self.resource(kind, current.stored)

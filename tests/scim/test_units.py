@@ -152,3 +152,48 @@ def test_if_match_headers() -> None:
     assert mapping.etag_from_header('W/"12"') == "12"
     assert mapping.etag_from_header('"12"') == "12"
     assert mapping.etag_from_header('W/""') == "-"
+
+
+MEMBER_IDS = st.sampled_from(["u1", "u2", "u3", 'q"uote', "back\\slash"])
+MEMBER_OPERATIONS = st.lists(
+    st.one_of(
+        st.builds(
+            lambda i, op: {"op": op, "path": f"members[value eq {scim.ScimFilter.quote(i)}]"},
+            MEMBER_IDS,
+            st.sampled_from(["remove", "Remove"]),
+        ),
+        st.builds(
+            lambda ids: {"op": "add", "path": "members", "value": [{"value": i} for i in ids]},
+            st.lists(MEMBER_IDS, min_size=1, max_size=3),
+        ),
+        st.builds(lambda name: {"op": "replace", "path": "displayName", "value": name}, MEMBER_IDS),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+def _patch(operations: list[Any]) -> Any:
+    return scim.PatchOp[scim.Group].model_validate(
+        {"schemas": [scim.PatchOp.__schema__], "Operations": operations},
+        scim_ctx=scim.Context.RESOURCE_PATCH_REQUEST,
+    )
+
+
+@given(st.lists(MEMBER_IDS, unique=True, max_size=4), MEMBER_OPERATIONS)
+def test_member_removals_as_set_differences_give_what_the_library_gives(
+    start: list[str], operations: list[dict[str, Any]]
+) -> None:
+    def group() -> scim.Group:
+        return scim.Group(display_name="g", members=[scim.GroupMember(value=i) for i in start])
+
+    by_library = group()
+    _patch(operations).patch(by_library)
+    by_runs = group()
+    for run in patching.runs(operations):
+        if isinstance(run, frozenset):
+            by_runs.members = [m for m in by_runs.members or [] if m.value not in run]
+        else:
+            _patch(run).patch(by_runs)
+    assert [m.value for m in by_runs.members or []] == [m.value for m in by_library.members or []]
+    assert by_runs.display_name == by_library.display_name
