@@ -185,7 +185,9 @@ def test_member_removals_as_set_differences_give_what_the_library_gives(
     start: list[str], operations: list[dict[str, Any]]
 ) -> None:
     def group() -> scim.Group:
-        return scim.Group(display_name="g", members=[scim.GroupMember(value=i) for i in start])
+        return scim.Group(
+            display_name="g", members=[scim.GroupMember.model_validate({"value": i}) for i in start]
+        )
 
     by_library = group()
     _patch(operations).patch(by_library)
