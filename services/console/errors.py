@@ -1,4 +1,5 @@
-"""gRPC answers said in words on a page. UNAUTHENTICATED is not here: it ends the session."""
+"""gRPC answers said in words on a page. UNAUTHENTICATED is not here: it ends the session
+(app.rpc_failed), so `failure` lets it through."""
 
 from __future__ import annotations
 
@@ -23,3 +24,10 @@ def in_words(error: grpc.aio.AioRpcError) -> str:
     if error.code() not in WORDS:  # INTERNAL and the like: no server detail on the page
         detail = ""
     return f"{lead}: {detail}" if detail else f"{lead}."
+
+
+def failure(exc: grpc.aio.AioRpcError) -> str:
+    """The refusal in words for the page; UNAUTHENTICATED is raised on to end the session."""
+    if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+        raise exc
+    return in_words(exc)

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from authz.v1 import authz_pb2 as a
 from services.authz.domain.catalog import resource_type_of
 from services.console.backends import bearer
-from services.console.errors import in_words
+from services.console.errors import failure
 from services.console.web import console, render, session_of
 
 PRINCIPAL_TYPES = {
@@ -60,12 +60,6 @@ class Question:
 
     def principal(self) -> a.Principal:
         return a.Principal(type=PRINCIPAL_TYPES[self.ptype], identifier=self.pid, scope=self.pscope)
-
-
-def failure(exc: grpc.aio.AioRpcError) -> str:
-    if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
-        raise exc
-    return in_words(exc)
 
 
 async def explorer(request: Request) -> Response:

@@ -17,7 +17,6 @@ browser; the click turns it into an ordinary session."""
 from __future__ import annotations
 
 import logging
-import secrets
 
 import grpc
 from starlette.requests import Request
@@ -26,7 +25,7 @@ from starlette.responses import Response
 from authz.v1 import invitations_pb2 as i
 from services.console.backends import Metadata
 from services.console.errors import in_words
-from services.console.pages_signin import set_cookie, signin_page
+from services.console.pages_signin import anonymous_form, set_cookie, signin_page
 from services.console.web import SESSION_COOKIE, SIGNIN_CSRF_COOKIE, console, render, see_other
 from services.console.web_security import csrf_ok
 
@@ -61,19 +60,14 @@ def forwarded_for(request: Request) -> Metadata:
 
 
 def accept_page(request: Request, message: str = "", status_code: int = 200) -> Response:
-    # The anonymous forms' double-submit token, the same as sign-in's (no session yet).
-    csrf = request.cookies.get(SIGNIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
-    response = render(
+    return anonymous_form(
         request,
         "accept.html",
         status_code,
         title="Accept your invitation",
-        csrf=csrf,
         message=message,
         accepted=None,
     )
-    set_cookie(request, response, SIGNIN_CSRF_COOKIE, csrf, 3600)
-    return response
 
 
 async def accept_form(request: Request) -> Response:

@@ -4,6 +4,7 @@ server-side session and nowhere else: not into a URL, a page, a script or a log.
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 import grpc
 from starlette.requests import Request
@@ -40,15 +41,19 @@ def set_cookie(request: Request, response: Response, name: str, value: str, max_
     )
 
 
+def anonymous_form(request: Request, template: str, status_code: int, **context: Any) -> Response:
+    """A form shown before any session (sign-in, accepting an invitation), with its
+    double-submit CSRF token: the cookie's if the browser has one, else a new one."""
+    csrf = request.cookies.get(SIGNIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+    response = render(request, template, status_code, csrf=csrf, **context)
+    set_cookie(request, response, SIGNIN_CSRF_COOKIE, csrf, 3600)
+    return response
+
+
 def signin_page(request: Request, message: str = "", status_code: int = 200) -> Response:
-    token = request.cookies.get(SIGNIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
     if request.query_params.get("expired") and not message:
         message = "Your session ended or your token is no longer valid: sign in again."
-    response = render(
-        request, "signin.html", status_code, title="Sign in", csrf=token, message=message
-    )
-    set_cookie(request, response, SIGNIN_CSRF_COOKIE, token, 3600)
-    return response
+    return anonymous_form(request, "signin.html", status_code, title="Sign in", message=message)
 
 
 async def signin_form(request: Request) -> Response:

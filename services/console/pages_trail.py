@@ -16,7 +16,7 @@ from starlette.responses import Response, StreamingResponse
 from audit.v1 import event_pb2 as ev
 from audit.v1 import query_pb2 as q
 from services.console.backends import bearer
-from services.console.errors import in_words
+from services.console.errors import failure
 from services.console.filters import ACTIONS, PRESET_LABELS, FilterError, TrailFilter
 from services.console.web import checked_form, console, render, see_other, session_of
 
@@ -113,9 +113,7 @@ async def list_events(
     except FilterError as exc:
         return [], "", f"The filter was not accepted: {exc}"
     except grpc.aio.AioRpcError as exc:
-        if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
-            raise
-        return [], "", in_words(exc)
+        return [], "", failure(exc)
     return [event_row(e) for e in reply.events], reply.next_page_token, None
 
 
@@ -126,9 +124,7 @@ async def list_saved(request: Request, scope: str) -> tuple[list[q.SavedFilter],
             q.ListSavedFiltersRequest(scope=scope, page_size=100), metadata=bearer(session.token)
         )
     except grpc.aio.AioRpcError as exc:
-        if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
-            raise
-        return [], in_words(exc)
+        return [], failure(exc)
     return list(reply.saved_filters), None
 
 
@@ -171,15 +167,13 @@ async def chain(request: Request) -> Response:
             timeout=VERIFY_TIMEOUT_S,
         )
     except grpc.aio.AioRpcError as exc:
-        if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
-            raise
         return render(
             request,
             "chain.html",
             title="Chain verification",
             account=account,
             result=None,
-            error=in_words(exc),
+            error=failure(exc),
         )
     return render(request, "chain.html", title="Chain verification", account=account, result=reply)
 
@@ -204,9 +198,7 @@ async def save_filter(request: Request) -> Response:
     except FilterError as exc:
         session.flash.append(f"Not saved: {exc}")
     except grpc.aio.AioRpcError as exc:
-        if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
-            raise
-        session.flash.append(f"Not saved. {in_words(exc)}")
+        session.flash.append(f"Not saved. {failure(exc)}")
     return see_other(back)
 
 
@@ -223,9 +215,7 @@ async def rename_filter(request: Request) -> Response:
         await api.UpdateSavedFilter(current, metadata=metadata)
         session.flash.append(f"Renamed the filter to “{current.name}”.")
     except grpc.aio.AioRpcError as exc:
-        if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
-            raise
-        session.flash.append(f"Not renamed. {in_words(exc)}")
+        session.flash.append(f"Not renamed. {failure(exc)}")
     return see_other(back)
 
 
@@ -242,7 +232,5 @@ async def delete_filter(request: Request) -> Response:
         )
         session.flash.append("Deleted the filter.")
     except grpc.aio.AioRpcError as exc:
-        if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
-            raise
-        session.flash.append(f"Not deleted. {in_words(exc)}")
+        session.flash.append(f"Not deleted. {failure(exc)}")
     return see_other(back)

@@ -105,7 +105,7 @@ class Mailer:
             try:
                 await self._smtp(message)
             except (aiosmtplib.SMTPException, OSError) as error:
-                if isinstance(error, aiosmtplib.SMTPException) and refused_for_good(error):
+                if refused_for_good(error):
                     log.error(
                         "%s (%s) refused: %s", what, note.notification_id, type(error).__name__
                     )

@@ -265,12 +265,17 @@ async def _resource_types(request: Request, resources: Resources) -> Response:
     return _json(_listing(PROVIDER.resource_types))
 
 
-async def _resource_type(request: Request, resources: Resources) -> Response:
+def _one_of(items: Sequence[Any], request: Request, what: str) -> Response:
+    """The discovery document of the path's id among `items`, or 404."""
     wanted = request.path_params["id"]
-    for found in PROVIDER.resource_types:
+    for found in items:
         if found.id == wanted:
             return _json(found.model_dump(scim_ctx=scim.Context.RESOURCE_QUERY_RESPONSE))
-    raise error(404, f"no resource type {wanted!r}")
+    raise error(404, f"no {what} {wanted!r}")
+
+
+async def _resource_type(request: Request, resources: Resources) -> Response:
+    return _one_of(PROVIDER.resource_types, request, "resource type")
 
 
 async def _schemas(request: Request, resources: Resources) -> Response:
@@ -278,8 +283,4 @@ async def _schemas(request: Request, resources: Resources) -> Response:
 
 
 async def _schema(request: Request, resources: Resources) -> Response:
-    wanted = request.path_params["id"]
-    for found in PROVIDER.schemas:
-        if found.id == wanted:
-            return _json(found.model_dump(scim_ctx=scim.Context.RESOURCE_QUERY_RESPONSE))
-    raise error(404, f"no schema {wanted!r}")
+    return _one_of(PROVIDER.schemas, request, "schema")
