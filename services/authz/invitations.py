@@ -46,7 +46,7 @@ from services.authz.granting import Granting
 from services.authz.guard import Guard
 from services.authz.management import Changes, Management, Writer, fetch
 from services.authz.management.create import MAX_REQUEST_ID, idempotency_key
-from services.authz.management.derivation import derive_lines
+from services.authz.management.derivation import derive_grants_of, derive_lines
 from services.authz.management.operation_access import OperationAccess
 from services.authz.management.reads import decode_page_token, encode_page_token
 from services.authz.management.transaction import Operation
@@ -333,10 +333,7 @@ class Invitations:
             user = dataclasses.replace(stored_user.entity, state="ACTIVE")
             await tx.update(user, revision)
             # Its bindings and memberships now derive their lines: they start to grant.
-            for binding in await tx.bindings_of_principal("USER", old.account, old.user):
-                await derive_lines(tx, binding.entity, changes)
-            for group in await tx.groups_with_member(old.account, old.user):
-                await derive_lines(tx, group.entity, changes)
+            await derive_grants_of(tx, user, changes)
             key, token = await self._first_key(tx, old, revision, now)
             accepted = Accepted(Stored(user, revision), key, token, revision)
             change = _change("INVITE_ACCEPT", new, old, now)

@@ -12,6 +12,7 @@ from services.authz.domain.entities import (
     ResourceGroup,
     Role,
     RoleBinding,
+    User,
     UserGroup,
 )
 from services.authz.domain.lines import PolicyLine
@@ -58,6 +59,15 @@ async def derive_lines(tx: Tx, entity: Entity, changes: Changes) -> None:
             await derive_lines(tx, b.entity, changes)
     elif isinstance(entity, Permission):
         changes.added.append(PolicyLine(PERMISSION, (entity.name,)))
+
+
+async def derive_grants_of(tx: Tx, user: User, changes: Changes) -> None:
+    """Derive again the lines of a user's bindings and memberships, after its state changed:
+    they derive lines while it is ACTIVE only."""
+    for binding in await tx.bindings_of_principal("USER", user.account, user.identifier):
+        await derive_lines(tx, binding.entity, changes)
+    for group in await tx.groups_with_member(user.account, user.identifier):
+        await derive_lines(tx, group.entity, changes)
 
 
 async def drop(tx: Tx, entity: Entity, changes: Changes) -> None:

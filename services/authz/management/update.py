@@ -13,20 +13,16 @@ from services.authz.domain.audit import CallInfo, Change
 from services.authz.domain.entities import Entity, Stored, User, UserGroup
 from services.authz.domain.errors import NotFound
 from services.authz.granting import Granting
-from services.authz.management.derivation import check_references, derive_lines
+from services.authz.management.derivation import (
+    check_references,
+    derive_grants_of,
+    derive_lines,
+)
 from services.authz.management.lookup import check_key, fetch, match_etag, refuse_managed
 from services.authz.management.operation_access import OperationAccess
 from services.authz.management.transaction import AtRevision, Changes, Writer, change_of
 from services.authz.policy_state import PolicyState
 from services.authz.store.repository import Tx
-
-
-async def _rederive_grants_of(tx: Tx, user: User, changes: Changes) -> None:
-    """A user's bindings and memberships derive lines while it is ACTIVE only."""
-    for binding in await tx.bindings_of_principal("USER", user.account, user.identifier):
-        await derive_lines(tx, binding.entity, changes)
-    for group in await tx.groups_with_member(user.account, user.identifier):
-        await derive_lines(tx, group.entity, changes)
 
 
 @dataclass(frozen=True)
@@ -59,7 +55,7 @@ class Update:
             await tx.update(new, revision)
             await derive_lines(tx, new, changes)
             if isinstance(new, User) and new.state != old.entity.state:
-                await _rederive_grants_of(tx, new, changes)
+                await derive_grants_of(tx, new, changes)
                 forgotten.extend(
                     await tx.token_prefixes_of_owner("user", new.account, new.identifier)
                 )
