@@ -9,6 +9,8 @@ from typing import Any
 
 import grpc
 
+from libs.runtime.call_origin import metadata_of
+
 # (the fully qualified method, its context); a handler's task has its own copy.
 CURRENT_CALL: contextvars.ContextVar[tuple[str, grpc.aio.ServicerContext[Any, Any]] | None] = (
     contextvars.ContextVar("current_call", default=None)
@@ -28,7 +30,5 @@ def current_request_id() -> str:
     call = CURRENT_CALL.get()
     if call is None:
         return ""
-    for key, value in call[1].invocation_metadata() or ():
-        if key == "x-request-id" and isinstance(value, str):
-            return "".join(c for c in value[:MAX_REQUEST_ID] if c.isprintable())
-    return ""
+    request_id = metadata_of(call[1]).get("x-request-id", "")
+    return "".join(c for c in request_id[:MAX_REQUEST_ID] if c.isprintable())

@@ -44,10 +44,6 @@ def install_provider(service_name: str, processor: Any) -> Any:
     return provider
 
 
-def tracing_enabled() -> bool:
-    return _provider is not None
-
-
 def server_interceptors() -> list[Any]:
     """The OpenTelemetry gRPC server interceptor when tracing is on, else none (no cost)."""
     if _provider is None:

@@ -53,11 +53,9 @@ def record_from_event(event: pb.AuditEvent) -> AuditRecord:
         event_id = uuid.UUID(event.event_id)
     except ValueError:
         raise InvalidEvent(f"event_id {event.event_id[:64]!r} is not a UUID") from None
-    if not event.HasField("occurred_at"):
-        raise InvalidEvent("missing occurred_at")
     at = event.occurred_at
     seconds, nanos = at.seconds, at.nanos
-    if seconds == 0 and nanos == 0:
+    if seconds == 0 and nanos == 0:  # an absent timestamp reads as zero too
         raise InvalidEvent("missing occurred_at")
     scope, principal, resource, request = (
         event.scope,
