@@ -56,7 +56,8 @@ def open_channel(
     target: str,
     credentials: grpc.ChannelCredentials | None,
     options: Sequence[tuple[str, Any]] = (),
+    interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
 ) -> grpc.aio.Channel:
     if credentials is None:
-        return grpc.aio.insecure_channel(target, options)
-    return grpc.aio.secure_channel(target, credentials, options)
+        return grpc.aio.insecure_channel(target, options, interceptors=interceptors)
+    return grpc.aio.secure_channel(target, credentials, options, interceptors=interceptors)

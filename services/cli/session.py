@@ -16,7 +16,7 @@ import grpc
 from audit.v1 import query_pb2_grpc as q_grpc
 from authz.v1 import authz_pb2 as pb
 from authz.v1 import authz_pb2_grpc as pb_grpc
-from libs.grpc_tls import channel_credentials
+from libs.grpc_tls import channel_credentials, open_channel
 from libs.runtime.bearer_token import BearerToken
 from services.cli.config import CliSettings, Profile, effective
 from services.cli.failures import ACCESS, USAGE, Failure, of_rpc_error, scrub
@@ -59,10 +59,7 @@ def _channel(target: str, profile: Profile, token: str, timeout_s: float) -> grp
         raise Failure(f"cannot read the TLS CA file: {error}", ACCESS) from None
     config = {"methodConfig": [{"name": [{}], "timeout": f"{timeout_s:.3f}s"}]}
     options = [("grpc.service_config", json.dumps(config))]
-    interceptors = [BearerToken(token)]
-    if credentials is None:
-        return grpc.aio.insecure_channel(target, options, interceptors=interceptors)  # type: ignore[arg-type]
-    return grpc.aio.secure_channel(target, credentials, options, interceptors=interceptors)  # type: ignore[arg-type]
+    return open_channel(target, credentials, options, [BearerToken(token)])  # type: ignore[list-item]
 
 
 @asynccontextmanager
