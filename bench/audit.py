@@ -132,25 +132,22 @@ def decode_all(events: list[Prepared]) -> tuple[list[AuditRecord], Throughput]:
     )
 
 
-def plain_row(record: AuditRecord, seq: int) -> list[Any]:
+def plain_row(record: AuditRecord, seq: int) -> tuple[Any, ...]:
     """The row write_batch would store, without its chain: a position, genesis hashes.
-    repository._values is the project's own record -> columns mapping, so both paths pay it."""
-    return [*repository._values(record), seq, GENESIS, GENESIS, "bench"]
+    repository.stored_row is the project's own record -> row mapping, so both paths pay it."""
+    return repository.stored_row(record, seq, GENESIS, GENESIS, "bench")
 
 
 async def insert_unnest(conn: asyncpg.Connection, chunk: list[AuditRecord], first: int) -> int:
     """The INSERT write_batch issues (unnest of column arrays, ON CONFLICT DO NOTHING)."""
-    columns: list[list[Any]] = [[] for _ in repository.ARRAY_TYPES]
-    for seq, record in enumerate(chunk, first):
-        for column, value in zip(columns, plain_row(record, seq), strict=True):
-            column.append(value)
+    rows = [plain_row(record, seq) for seq, record in enumerate(chunk, first)]
     async with conn.transaction():
-        await conn.execute(repository.INSERT_EVENTS, *columns)
+        await repository.insert_rows(conn, rows)
     return len(chunk)
 
 
 async def insert_copy(conn: asyncpg.Connection, chunk: list[AuditRecord], first: int) -> int:
-    rows = [tuple(plain_row(record, seq)) for seq, record in enumerate(chunk, first)]
+    rows = [plain_row(record, seq) for seq, record in enumerate(chunk, first)]
     await conn.copy_records_to_table("audit_events", records=rows, columns=repository.ALL_COLUMNS)
     return len(chunk)
 

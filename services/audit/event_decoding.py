@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.protobuf.message import DecodeError
 
 from audit.v1 import event_pb2 as pb
 from services.audit.domain.records import AuditRecord, InvalidEvent
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _state(raw: str, field: str) -> Any:
@@ -68,32 +70,35 @@ def record_from_event(event: pb.AuditEvent) -> AuditRecord:
         raise InvalidEvent("missing scope.account")
     if project and not organization:
         raise InvalidEvent("scope.project without scope.organization")
+    if not 0 <= nanos < 1_000_000_000:
+        raise InvalidEvent("occurred_at out of range")
     try:
-        occurred_at = datetime.fromtimestamp(seconds, UTC).replace(microsecond=nanos // 1000)
-    except (OverflowError, OSError, ValueError):
+        occurred_at = EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
+    except OverflowError:
         raise InvalidEvent("occurred_at out of range") from None
     labels = resource.labels
+    # Positional, in AuditRecord's field order: keywords cost more than the tuple itself.
     return AuditRecord(
-        event_id=event_id,
-        occurred_at=occurred_at,
-        account=account,
-        organization=organization,
-        project=project,
-        module=event.module,
-        principal_type=_enum_name(_PRINCIPAL_TYPES, principal.type),
-        principal_id=principal.identifier,
-        principal_email=principal.email,
-        action=_enum_name(_ACTIONS, event.action),
-        resource_type=resource.type,
-        resource_id=resource.identifier,
+        event_id,
+        occurred_at,
+        account,
+        organization,
+        project,
+        event.module,
+        _enum_name(_PRINCIPAL_TYPES, principal.type),
+        principal.identifier,
+        principal.email,
+        _enum_name(_ACTIONS, event.action),
+        resource.type,
+        resource.identifier,
         # dict() of a upb map goes through Mapping.keys(): slow, and most events have none.
-        resource_labels={k: labels[k] for k in labels} if labels else {},
-        client_ip=request.client_ip,
-        user_agent=request.user_agent,
-        request_id=request.request_id,
-        old_state=_state(event.old_state_json, "old_state_json"),
-        new_state=_state(event.new_state_json, "new_state_json"),
-        policy_revision=event.policy_revision,
-        schema_version=event.schema_version,
-        trace_id=event.trace_id,
+        {k: labels[k] for k in labels} if labels else {},
+        request.client_ip,
+        request.user_agent,
+        request.request_id,
+        _state(event.old_state_json, "old_state_json"),
+        _state(event.new_state_json, "new_state_json"),
+        event.policy_revision,
+        event.schema_version,
+        event.trace_id,
     )

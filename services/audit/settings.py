@@ -48,6 +48,9 @@ class AuditSettings(GrpcServerSettings, AuthzClientSettings):
     stall_after_s: float = 30.0
     # A store failure that is not the data's fault is retried, backing off up to this.
     retry_backoff_max_s: float = 5.0
+    # On stop, the batch being written may finish this long; past it, it is abandoned
+    # unacknowledged (and stored again, as a duplicate skipped, by whoever reads it next).
+    stop_write_timeout_s: float = 10.0
     dead_letter_send_timeout_s: float = 10.0
     # The query API (python -m services.audit serve).
     port: int = 50052

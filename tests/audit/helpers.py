@@ -6,9 +6,11 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -24,6 +26,7 @@ from tests.harness.endpoints import ROOT
 # The key the services use when none is configured (the development key).
 KEYS = AuditSettings().chain_keys()
 ACCOUNTS = [f"acct{i:02d}" for i in range(20)]
+T = TypeVar("T")
 
 
 def make_event(i: int, account: str | None = None) -> ev.AuditEvent:
@@ -168,3 +171,19 @@ async def wait_all_committed(workers: Workers, timeout_s: float = 60) -> None:
             await asyncio.sleep(0.1)
     finally:
         await probe.close()
+
+
+def on_new_loop(
+    database_url: str, work: Callable[[asyncpg.Connection], Coroutine[Any, Any, T]]
+) -> T:
+    """Hypothesis runs in a thread of its own (the test's loop keeps running): a connection
+    per example, on a loop of its own."""
+
+    async def run() -> T:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await work(conn)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())

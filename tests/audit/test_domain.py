@@ -4,7 +4,7 @@ projector's decoding edge (services/audit/event_decoding.py)."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -68,6 +68,34 @@ def test_contract_breaches_are_refused_with_a_reason(payload: bytes, reason: str
         record_from_bytes(payload)
 
 
+def _at(seconds: int, nanos: int) -> bytes:
+    e = event()
+    e.occurred_at.seconds, e.occurred_at.nanos = seconds, nanos
+    return e.SerializeToString()
+
+
+@given(
+    seconds=st.integers(-62135596800, 253402300799),  # what a datetime holds: years 1..9999
+    nanos=st.integers(0, 999_999_999),
+)
+def test_a_timestamp_in_range_reads_as_utc_microseconds(seconds: int, nanos: int) -> None:
+    if seconds == 0 and nanos == 0:
+        return  # reads as absent
+    expected = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
+    assert record_from_bytes(_at(seconds, nanos)).occurred_at == expected.replace(
+        microsecond=nanos // 1000
+    )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos"),
+    [(1, -1), (1, 1_000_000_000), (253402300800, 0), (-62135596801, 0), (2**62, 0), (-(2**62), 0)],
+)
+def test_a_timestamp_out_of_range_is_refused(seconds: int, nanos: int) -> None:
+    with pytest.raises(InvalidEvent, match="occurred_at out of range"):
+        record_from_bytes(_at(seconds, nanos))
+
+
 def test_an_action_newer_than_the_reader_is_kept() -> None:
     e = event()
     e.action = 999  # type: ignore[assignment]
@@ -113,9 +141,7 @@ def test_any_edited_row_is_named_as_the_first_broken_link(index: int, field: str
     value: Any = {"tampered": True} if field == "new_state" else (
         12345 if field == "policy_revision" else "tampered"
     )  # fmt: skip
-    rows[index] = dataclasses.replace(
-        rows[index], record=dataclasses.replace(old, **{field: value})
-    )
+    rows[index] = dataclasses.replace(rows[index], record=old._replace(**{field: value}))
     broken = first_broken_link(rows, KEYS)
     assert broken is not None
     assert broken.seq == index + 1

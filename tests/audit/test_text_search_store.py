@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 import pytest
@@ -21,14 +20,13 @@ from services.audit.domain.query import EventQuery, ScopeSelector
 from services.audit.domain.records import AuditRecord
 from services.audit.domain.text_search import words
 from services.audit.store import queries, repository
-from tests.audit.helpers import KEYS
+from tests.audit.helpers import KEYS, on_new_loop
 from tests.audit.query_fixtures import NOW, record
 from tests.audit.test_text_search import EXAMPLES
 from tests.audit.text_oracle import text_matches
 
 pytestmark = pytest.mark.integration
 
-T = TypeVar("T")
 VOCABULARY = ["pipeline", "Falcon", "falconer", "deploy", "prod", "24", "240", "2", "x", "maria"]
 SEPARATORS = ["-", "_", ".", "@", "/", " ", "É", "--"]
 ACCOUNTS = ["acme", "acme_corp", "acmeXcorp"]  # look-alikes: a search stays in its account
@@ -68,22 +66,6 @@ async def stored(database_url: str) -> tuple[str, list[AuditRecord]]:
     finally:
         await conn.close()
     return database_url, records
-
-
-def on_new_loop(
-    database_url: str, work: Callable[[asyncpg.Connection], Coroutine[Any, Any, T]]
-) -> T:
-    """Hypothesis runs in a thread of its own (the test's loop keeps running): a connection
-    per example, on a loop of its own."""
-
-    async def run() -> T:
-        conn = await asyncpg.connect(database_url)
-        try:
-            return await work(conn)
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
 
 
 texts = st.one_of(

@@ -39,6 +39,10 @@ class ChainKeys:
         return self.keys.get(key_id)
 
 
+# json.dumps builds a new encoder on every call with these options: one, made once.
+_canonical_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def canonical_bytes(r: AuditRecord) -> bytes:
     """A deterministic encoding of everything the store keeps of the event."""
     fields = [
@@ -65,7 +69,7 @@ def canonical_bytes(r: AuditRecord) -> bytes:
     ]
     if r.trace_id:  # only when set: rows from before the field keep their bytes (and links)
         fields.append(r.trace_id)
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _canonical_json(fields).encode()
 
 
 def _frame(*parts: bytes) -> bytes:

@@ -4,17 +4,18 @@ Decoding from protobuf is the projector's edge (services/audit/event_decoding.py
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class InvalidEvent(Exception):
     """The bytes are not an AuditEvent, or it breaks the contract: it goes to the dead letters."""
 
 
-@dataclass(frozen=True)
-class AuditRecord:
+class AuditRecord(NamedTuple):
+    """Immutable; a named tuple rather than a frozen dataclass because the projector makes one
+    per event, and a tuple is built several times faster."""
+
     event_id: uuid.UUID
     occurred_at: datetime  # UTC, microseconds (what PostgreSQL keeps)
     account: str

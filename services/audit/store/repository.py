@@ -37,12 +37,7 @@ MIGRATIONS = [
     ("audit", Path(__file__).parent / "migrations"),
 ]
 
-RECORD_COLUMNS = [
-    "event_id", "occurred_at", "account", "organization", "project", "module",
-    "principal_type", "principal_id", "principal_email", "action", "resource_type",
-    "resource_id", "resource_labels", "client_ip", "user_agent", "request_id",
-    "old_state", "new_state", "policy_revision", "schema_version", "trace_id",
-]  # fmt: skip
+RECORD_COLUMNS = list(AuditRecord._fields)  # the columns are named as the fields
 ARRAY_TYPES = [
     "uuid", "timestamptz", "text", "text", "text", "text", "text", "text", "text", "text",
     "text", "text", "jsonb", "text", "text", "text", "jsonb", "jsonb", "bigint", "integer",
@@ -71,18 +66,50 @@ async def migrate_audit(conn: Conn) -> list[str]:
     return await migrate(conn, MIGRATIONS)
 
 
-def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value)
+def stored_row(
+    r: AuditRecord, seq: int, previous: bytes, current: bytes, key_id: str
+) -> tuple[Any, ...]:
+    """The stored row: the record's fields in RECORD_COLUMNS order (AuditRecord's own), JSON as
+    text for the jsonb columns, then the chain columns."""
+    labels, old, new = r.resource_labels, r.old_state, r.new_state
+    return (
+        *r[:12],
+        "{}" if not labels else json.dumps(labels),
+        *r[13:16],
+        None if old is None else json.dumps(old),
+        None if new is None else json.dumps(new),
+        *r[18:],
+        seq, previous, current, key_id,
+    )  # fmt: skip
 
 
-def _values(r: AuditRecord) -> list[Any]:
-    return [
-        r.event_id, r.occurred_at, r.account, r.organization, r.project, r.module,
-        r.principal_type, r.principal_id, r.principal_email, r.action, r.resource_type,
-        r.resource_id, json.dumps(r.resource_labels), r.client_ip, r.user_agent, r.request_id,
-        _json(r.old_state), _json(r.new_state), r.policy_revision, r.schema_version,
-        r.trace_id,
-    ]  # fmt: skip
+async def insert_rows(conn: Conn, rows: list[tuple[Any, ...]]) -> None:
+    """One INSERT of stored rows, as column arrays (what asyncpg encodes fastest)."""
+    await conn.execute(INSERT_EVENTS, *_columns(rows))
+
+
+def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+# Creates the missing heads and locks them all, in account order (two workers holding the same
+# events during a rebalance take them in the same order), returning where each chain stands.
+# The no-op DO UPDATE is what locks an existing head and makes RETURNING report it.
+LOCK_HEADS = (
+    "INSERT INTO audit_chain_heads (account, seq, hash)"
+    " SELECT a, 0, $2 FROM unnest($1::text[]) a ORDER BY a"
+    " ON CONFLICT (account) DO UPDATE SET account = EXCLUDED.account"
+    " RETURNING account, seq, hash"
+)
+ADVANCE_HEADS = (
+    "UPDATE audit_chain_heads h SET seq = u.seq, hash = u.hash, key_id = u.key_id, mac = u.mac"
+    " FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::text[], $5::bytea[])"
+    " AS u(account, seq, hash, key_id, mac) WHERE h.account = u.account"
+)
+
+
+class _AlreadyStored(Exception):
+    """Some events of the batch are in the store already: the transaction is rolled back."""
 
 
 async def write_batch(
@@ -93,24 +120,30 @@ async def write_batch(
 
     The chain heads of the batch's accounts are locked first, so that two workers holding the
     same events (during a rebalance) serialize: the second sees the first's rows and skips
-    them, and every account's chain stays one line."""
+    them, and every account's chain stays one line. Events are rarely stored already (only
+    when they come again after a crash or a rebalance), so the batch is first written as if
+    none were, in four round trips; if the insert finds one, that transaction is rolled back
+    and the batch is written again without the stored ones."""
+    unique = list({r.event_id: r for r in records}.values())
+    try:
+        return await _write_batch(conn, unique, dead, keys, skip_stored=False)
+    except _AlreadyStored:
+        return await _write_batch(conn, unique, dead, keys, skip_stored=True)
+
+
+async def _write_batch(
+    conn: Conn,
+    unique: list[AuditRecord],
+    dead: list[DeadLetter],
+    keys: ChainKeys,
+    skip_stored: bool,
+) -> int:
     async with conn.transaction():
-        unique = list({r.event_id: r for r in records}.values())
-        accounts = sorted({r.account for r in unique})
         heads: dict[str, tuple[int, bytes]] = {}
-        if accounts:
-            await conn.execute(
-                "INSERT INTO audit_chain_heads (account, seq, hash)"
-                " SELECT a, 0, $2 FROM unnest($1::text[]) a ON CONFLICT DO NOTHING",
-                accounts,
-                GENESIS,
-            )
-            rows = await conn.fetch(
-                "SELECT account, seq, hash FROM audit_chain_heads WHERE account = ANY($1::text[])"
-                " ORDER BY account FOR UPDATE",
-                accounts,
-            )
+        if unique:
+            rows = await conn.fetch(LOCK_HEADS, sorted({r.account for r in unique}), GENESIS)
             heads = {r["account"]: (r["seq"], bytes(r["hash"])) for r in rows}
+        if unique and skip_stored:
             stored = await conn.fetch(
                 "SELECT event_id FROM audit_events WHERE (event_id, occurred_at) IN"
                 " (SELECT * FROM unnest($1::uuid[], $2::timestamptz[]))",
@@ -119,23 +152,25 @@ async def write_batch(
             )
             seen = {r["event_id"] for r in stored}
             unique = [r for r in unique if r.event_id not in seen]
-        columns: list[list[Any]] = [[] for _ in ARRAY_TYPES]
-        key_id, key = keys.current_id, keys.keys[keys.current_id]
-        for record in unique:
-            seq, previous = heads[record.account]
-            current = link(key, key_id, seq + 1, previous, record)
-            heads[record.account] = (seq + 1, current)
-            for column, value in zip(
-                columns, [*_values(record), seq + 1, previous, current, key_id], strict=True
-            ):
-                column.append(value)
         if unique:
-            await conn.execute(INSERT_EVENTS, *columns)
+            key_id, key = keys.current_id, keys.keys[keys.current_id]
+            new_rows = []
+            for record in unique:
+                seq, previous = heads[record.account]
+                current = link(key, key_id, seq + 1, previous, record)
+                heads[record.account] = (seq + 1, current)
+                new_rows.append(stored_row(record, seq + 1, previous, current, key_id))
             signed = [sign_head(keys, a, seq, last) for a, (seq, last) in heads.items()]
+            try:  # COPY: the cheapest way in, for this process and the database
+                await conn.copy_records_to_table(
+                    "audit_events", records=new_rows, columns=ALL_COLUMNS
+                )
+            except asyncpg.UniqueViolationError:
+                if skip_stored:
+                    raise  # stored meanwhile by an event of another account: not expected
+                raise _AlreadyStored from None
             await conn.execute(
-                "UPDATE audit_chain_heads h SET seq = u.seq, hash = u.hash, key_id = u.key_id,"
-                " mac = u.mac FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::text[],"
-                " $5::bytea[]) AS u(account, seq, hash, key_id, mac) WHERE h.account = u.account",
+                ADVANCE_HEADS,
                 [h.account for h in signed],
                 [h.seq for h in signed],
                 [h.hash for h in signed],
