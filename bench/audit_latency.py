@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import random
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -26,12 +27,15 @@ from pydantic import SecretStr
 from authz.v1 import authz_pb2_grpc as pb_grpc
 from bench.audit_workers import ProjectorWorkers, empty_store
 from bench.authz_client import admin_channel
+from bench.events import bare_producer, prepare, send
 from bench.outbox_latency import ACCOUNT, WARM_UP, Series, TopicWatcher, create_user
 from bench.report import Latency
 from services.authz.server import running_server
 from services.authz.settings import AuthzSettings
 
 POLL_S = 0.002  # how often the RowWatcher looks for new rows
+MAX_IN_FLIGHT = 256  # calls of the fixed-rate series outstanding at once
+Arrivals = Callable[["Call"], Awaitable[tuple[float | None, tuple[float, datetime] | None]]]
 ARRIVAL_TIMEOUT_S = 10.0  # a row that takes longer counts as lost, not as a sample
 FIRST_ROW_TIMEOUT_S = 60.0  # the worker's start: imports, group join, partition assignment
 
@@ -146,6 +150,9 @@ async def latencies(
     samples: int,
     gap_s: float,
     pause_s: float,
+    rpc_rate: float,
+    event_rate: float,
+    rate_s: float,
     timeout_s: float,
 ) -> tuple[list[tuple[Latency, Latency | None]], str]:
     """The latency rows, each with the baseline it is compared with (None: no ratio), and a
@@ -165,6 +172,12 @@ async def latencies(
         await conn.close()
     one = Columns(f"one at a time, pause 0-{pause_s * 1000:g} ms", samples)
     stream = Columns(f"back-to-back, {gap_s * 1000:g} ms gap", samples)
+    rated = Columns(f"CreateUser at {rpc_rate:g}/s", int(rpc_rate * rate_s))
+    produced = Columns(f"produced at {event_rate:g}/s", int(event_rate * rate_s))
+    produced.rpc.what = f"producer send -> acknowledged (produced at {event_rate:g}/s)"
+    produced.topic.what = f"acknowledged -> bare consumer sees (produced at {event_rate:g}/s)"
+    produced.row.what = f"acknowledged -> row in audit_events (produced at {event_rate:g}/s)"
+    produced.projected.what = f"acknowledged -> projected_at (produced at {event_rate:g}/s)"
     note = ""
     with ProjectorWorkers(bootstrap, topic, group, database_url, workdir, batch_size) as workers:
         async with (
@@ -217,8 +230,73 @@ async def latencies(
                     async with asyncio.timeout(timeout_s):
                         for done in calls:
                             stream.add(done, *await arrivals(done))
+                note += "\n" + await at_rate(call, arrivals, rated, rpc_rate, rate_s, timeout_s)
+                note += "\n" + await produced_at_rate(
+                    bootstrap, topic, arrivals, produced, event_rate, rate_s, timeout_s
+                )
                 if not workers.alive():
                     note += f"\nA WORKER DIED:\n{workers.logs()}"
             finally:
                 await channel.close(None)
-    return [*one.rows(), *stream.rows()], note
+    return [*one.rows(), *stream.rows(), *rated.rows(), *produced.rows()], note
+
+
+async def produced_at_rate(
+    bootstrap: str,
+    topic: str,
+    arrivals: Arrivals,
+    into: Columns,
+    rate: float,
+    seconds: float,
+    timeout_s: float,
+) -> str:
+    """The projector's share at a rate the in-process server cannot reach on 2 cores: events
+    of the account sent straight to the topic by a bare producer (configured as the relay's),
+    from the send to the acknowledgement (the "RPC" column) and on to the row."""
+    events = {e.identifier: e for e in prepare("evt-", int(rate * seconds), [ACCOUNT])}
+    producer = bare_producer(bootstrap)
+    await producer.start()
+    try:
+
+        async def produce(identifier: str) -> Call:
+            started = time.perf_counter()
+            await (await send(producer, topic, events[identifier]))
+            return Call(identifier, started, time.perf_counter(), time.time())
+
+        return await at_rate(produce, arrivals, into, rate, seconds, timeout_s, list(events))
+    finally:
+        await producer.stop()
+
+
+async def at_rate(
+    call: Callable[[str], Awaitable[Call]],
+    arrivals: Arrivals,
+    into: Columns,
+    rate: float,
+    seconds: float,
+    timeout_s: float,
+    identifiers: list[str] | None = None,
+) -> str:
+    """Calls started on a fixed schedule (open loop: a slow call does not delay the next one,
+    up to MAX_IN_FLIGHT), then every row awaited; a note says the rate the server reached."""
+    in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
+    calls: list[asyncio.Task[Call]] = []
+
+    names = identifiers or [f"rate-{i}" for i in range(int(rate * seconds))]
+
+    async def one(i: int) -> Call:
+        async with in_flight:
+            return await call(names[i])
+
+    start = time.perf_counter()
+    for i in range(len(names)):
+        await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+        calls.append(asyncio.create_task(one(i)))
+    done = await asyncio.gather(*calls)
+    reached = len(done) / (max(c.returned for c in done) - start)
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout_s):
+            seen = await asyncio.gather(*(arrivals(c) for c in done))
+            for c, (topic_seen, row_seen) in zip(done, seen, strict=True):
+                into.add(c, topic_seen, row_seen)
+    return f"{rate:g}/s asked: {len(done):,} calls returned at {reached:,.0f}/s"
