@@ -132,6 +132,40 @@ def decode_all(events: list[Prepared]) -> tuple[list[AuditRecord], Throughput]:
     )
 
 
+COLUMN_TYPES = [
+    "uuid",
+    "timestamptz",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "jsonb",
+    "text",
+    "text",
+    "text",
+    "jsonb",
+    "jsonb",
+    "bigint",
+    "integer",
+    "text",
+    "bigint",
+    "bytea",
+    "bytea",
+    "text",
+]  # fmt: skip  (repository.ALL_COLUMNS, in order)
+INSERT_UNNEST = (
+    f"INSERT INTO audit_events ({', '.join(repository.ALL_COLUMNS)}) SELECT * FROM unnest("
+    + ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(COLUMN_TYPES))
+    + ") ON CONFLICT DO NOTHING"
+)
+
+
 def plain_row(record: AuditRecord, seq: int) -> tuple[Any, ...]:
     """The row write_batch would store, without its chain: a position, genesis hashes.
     repository.stored_row is the project's own record -> row mapping, so both paths pay it."""
@@ -141,8 +175,9 @@ def plain_row(record: AuditRecord, seq: int) -> tuple[Any, ...]:
 async def insert_unnest(conn: asyncpg.Connection, chunk: list[AuditRecord], first: int) -> int:
     """The INSERT write_batch issues (unnest of column arrays, ON CONFLICT DO NOTHING)."""
     rows = [plain_row(record, seq) for seq, record in enumerate(chunk, first)]
+    columns = [list(column) for column in zip(*rows, strict=True)]
     async with conn.transaction():
-        await repository.insert_rows(conn, rows)
+        await conn.execute(INSERT_UNNEST, *columns)
     return len(chunk)
 
 

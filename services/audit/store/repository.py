@@ -38,18 +38,7 @@ MIGRATIONS = [
 ]
 
 RECORD_COLUMNS = list(AuditRecord._fields)  # the columns are named as the fields
-ARRAY_TYPES = [
-    "uuid", "timestamptz", "text", "text", "text", "text", "text", "text", "text", "text",
-    "text", "text", "jsonb", "text", "text", "text", "jsonb", "jsonb", "bigint", "integer",
-    "text", "bigint", "bytea", "bytea", "text",
-]  # fmt: skip
 ALL_COLUMNS = [*RECORD_COLUMNS, "chain_seq", "prev_hash", "hash", "chain_key_id"]
-
-INSERT_EVENTS = (
-    f"INSERT INTO audit_events ({', '.join(ALL_COLUMNS)}) SELECT * FROM unnest("
-    + ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(ARRAY_TYPES))
-    + ") ON CONFLICT DO NOTHING"
-)
 
 
 @dataclass(frozen=True)
@@ -81,15 +70,6 @@ def stored_row(
         *r[18:],
         seq, previous, current, key_id,
     )  # fmt: skip
-
-
-async def insert_rows(conn: Conn, rows: list[tuple[Any, ...]]) -> None:
-    """One INSERT of stored rows, as column arrays (what asyncpg encodes fastest)."""
-    await conn.execute(INSERT_EVENTS, *_columns(rows))
-
-
-def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
-    return [list(column) for column in zip(*rows, strict=True)]
 
 
 # Creates the missing heads and locks them all, in account order (two workers holding the same
