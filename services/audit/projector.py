@@ -1,8 +1,9 @@
 """The faust-streaming projector: audit.events.v1 -> audit_events, batch by batch.
 
-The agent is thin: decode and validate each event, write the batch in one transaction. Faust
-acknowledges a batch's offsets only when the loop body returns, i.e. after the commit; an
-exception would ack it anyway, so nothing here raises. A store failure is classified
+The agent is thin: decode and validate each event, write the batch in one transaction, and only
+then acknowledge its events (the agent takes them with noack_take). The next batch is fetched and
+decoded while one is written; writes run one at a time, in topic order. Nothing here raises: an
+event would otherwise be lost to the stream. A store failure is classified
 (domain/failures.py): a transient one is retried with backoff until it passes; data the store
 refuses for good is found by bisecting the batch and that one event becomes a dead letter, in
 the same retried transaction as the rest of its half. Dead letters reach their topic only after
@@ -307,6 +308,8 @@ def create_app(settings: AuditSettings) -> faust.App:
         broker_heartbeat_interval=max(settings.session_timeout_s / 5, 0.5),
         key_serializer="raw",
         value_serializer="raw",
+        # A fetch hands over at most a batch; the stream's buffer holds the batch being written,
+        # the one being taken and room to spare, so that fetching pauses (at 80% full) seldom.
         broker_max_poll_records=settings.batch_size,
         stream_buffer_maxsize=4 * settings.batch_size,
     )
