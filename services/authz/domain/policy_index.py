@@ -94,6 +94,9 @@ class PolicyIndex:
         self._resources: dict[tuple[str, str], tuple[str, str]] = {}
         self._decisions: dict[CheckRequest, bool] = {}
         self.decision_misses = 0  # checks the cache could not answer (read by metrics)
+        # Bumped whenever a change may alter decisions: what callers remember of this index's
+        # answers (BatchCheck's items) holds while it stays the same.
+        self.generation = 0
         self.apply(lines, ())
 
     def __len__(self) -> int:
@@ -133,7 +136,7 @@ class PolicyIndex:
         for subject in stale.union(*(members[p] for p in stale if p in members)):
             self._rebuild_view(subject)
         if stale:
-            self._decisions.clear()
+            self._forget_decisions()
 
     def _add(self, line: PolicyLine, stale: set[str]) -> None:
         ptype, values = line
@@ -165,7 +168,7 @@ class PolicyIndex:
                 return
             permissions.add(permission)
             self._roles_by_permission.setdefault(permission, set()).add(role)
-            self._decisions.clear()
+            self._forget_decisions()
         self._size += 1
 
     def _remove(self, line: PolicyLine, stale: set[str]) -> None:
@@ -200,7 +203,7 @@ class PolicyIndex:
                 return
             _discard(self._permissions_by_role, role, permission)
             _discard(self._roles_by_permission, permission, role)
-            self._decisions.clear()
+            self._forget_decisions()
         self._size -= 1
 
     def _principals(self, subject: str) -> Iterator[str]:
@@ -223,7 +226,11 @@ class PolicyIndex:
 
     def forget_decisions(self) -> None:
         """Empty the decision cache (a change to the lines does this by itself)."""
+        self._forget_decisions()
+
+    def _forget_decisions(self) -> None:
         self._decisions.clear()
+        self.generation += 1
 
     def groups_of(self, subject: str) -> set[str]:
         return set(self._groups_by_member.get(subject, ()))
