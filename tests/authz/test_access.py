@@ -155,7 +155,7 @@ async def test_batch_check_forgets_remembered_items_when_the_catalog_changes(
 
 async def raw_batch_check(authz: Authz, items: list[bytes]) -> bytes:
     """BatchCheck with the items' bytes as given, answered as bytes (no (de)serializer)."""
-    call = authz.channel.unary_unary("/authz.v1.AccessService/BatchCheck")
+    call = authz.channel.unary_unary("/authz.v1.AccessService/BatchCheck", None, None)
     request = b"".join(b"\x0a" + bytes([len(i)]) + i for i in items)  # items under 128 bytes
     reply: bytes = await call(request)
     return reply
@@ -186,7 +186,7 @@ async def test_batch_check_sends_the_bytes_of_the_message_it_answers(authz: Auth
         pb.BatchCheckResult(
             error=pb.ItemError(
                 code=grpc.StatusCode.INVALID_ARGUMENT.value[0],
-                message=invalid.value.details(),
+                message=invalid.value.details() or "",
                 field="permission",
             )
         ),

@@ -22,7 +22,7 @@ from services.authz.grpc_api.batch_check_wire import (
     result_entry,
 )
 
-text = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)  # no lone surrogates
+text = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)  # no lone surrogates
 principals = st.builds(
     pb.Principal,
     type=st.integers(0, 4),  # proto3 enums are open: an unknown number parses too
