@@ -5,8 +5,11 @@ by principal and scope ("buckets", their grants by role), and every subject has 
 merges its own buckets with its groups' by scope. A check reads that view at the request's scope
 and its ancestors (at most three lookups), looks only at the roles that carry the permission, and
 ends with a few set lookups for the resource. Memory is the limit of a cold check's speed: each
-lookup in a structure of a million lines is a cache miss, so a check makes as few as it can. The
-property test (tests/authz/test_policy_matches_casbin.py) proves both decide alike.
+lookup in a structure of a million lines is a cache miss, so a check makes as few as it can:
+scope and role names are interned where they key the index (and the scopes a check asks for are
+the same objects), so a dictionary or set lookup that finds its key compares it by identity
+instead of reading a string somewhere else in memory; likewise "any resource" is one shared
+tuple. The property test (tests/authz/test_policy_matches_casbin.py) proves both decide alike.
 
 Assumptions, true of the lines the service writes (lines.py), under which this equals Casbin:
 - g lines join users (or service accounts) to groups, never groups to groups: membership is
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
+from sys import intern
 from typing import NamedTuple
 
 from services.authz.domain.lines import ANY, TREE, CheckRequest, PolicyLine
@@ -53,10 +57,16 @@ def _grant(values: Values) -> Grant:
 
 
 @lru_cache(maxsize=65_536)
-def _scope_and_ancestors(scope: str) -> tuple[str, ...]:
-    """``a/o/p`` -> (``a/o/p``, ``a/o``, ``a``): the scopes whose p lines may cover it."""
+def _scope_and_ancestors(scope: str) -> tuple[tuple[str, int], ...]:
+    """``a/o/p`` -> ((``a/o/p``, 0), (``a/o``, 1), (``a``, 1)): the scopes whose p lines may
+    cover it, each with the maps that do (`_Bucket.maps`: 0 the scope itself, 1 below it)."""
     parts = scope.split("/")
-    return tuple("/".join(parts[:n]) for n in range(len(parts), 0, -1))
+    return tuple(
+        (intern("/".join(parts[:n])), int(n < len(parts))) for n in range(len(parts), 0, -1)
+    )
+
+
+_ANY_RESOURCE = (ANY, ANY)
 
 
 class _Bucket:
@@ -71,7 +81,7 @@ class _Bucket:
 
     def add(self, values: Values, resource: tuple[str, str]) -> None:
         self.lines.add(values)
-        role, mode = values[1], values[3]
+        role, mode = intern(values[1]), values[3]
         self.maps[0].setdefault(role, set()).add(resource)
         if mode == TREE:
             self.maps[1].setdefault(role, set()).add(resource)
@@ -91,7 +101,7 @@ class PolicyIndex:
         # a check then reads one entry per scope instead of one per principal and scope.
         self._views: dict[str, dict[str, _Maps]] = {}  # subject -> scope -> maps
         # One tuple per distinct (type, id): a million lines share a few thousand.
-        self._resources: dict[tuple[str, str], tuple[str, str]] = {}
+        self._resources: dict[tuple[str, str], tuple[str, str]] = {_ANY_RESOURCE: _ANY_RESOURCE}
         self._decisions: dict[CheckRequest, bool] = {}
         self.decision_misses = 0  # checks the cache could not answer (read by metrics)
         # Bumped whenever a change may alter decisions: what callers remember of this index's
@@ -147,7 +157,7 @@ class PolicyIndex:
             scopes = self._buckets.setdefault(principal, {})
             bucket = scopes.get(values[2])
             if bucket is None:
-                bucket = scopes[values[2]] = _Bucket()
+                bucket = scopes[intern(values[2])] = _Bucket()
             if values in bucket.lines:
                 return
             resource = (values[4], values[5])
@@ -167,7 +177,7 @@ class PolicyIndex:
             if permission in permissions:
                 return
             permissions.add(permission)
-            self._roles_by_permission.setdefault(permission, set()).add(role)
+            self._roles_by_permission.setdefault(permission, set()).add(intern(role))
             self._forget_decisions()
         self._size += 1
 
@@ -256,20 +266,18 @@ class PolicyIndex:
         roles = self._roles_by_permission.get(permission)
         if not roles:
             return False
-        wanted = None
-        for depth, at in enumerate(_scope_and_ancestors(scope)):
+        for at, below in _scope_and_ancestors(scope):
             entry = view.get(at)
-            if entry is None:
-                continue
-            for role, resources in entry[depth != 0].items():
-                if role in roles:
-                    wanted = wanted or (
-                        (resource_type, resource_id),
-                        (resource_type, ANY),
-                        (ANY, resource_id),
-                        (ANY, ANY),
-                    )
-                    if not resources.isdisjoint(wanted):
+            if entry is not None:
+                for role, resources in entry[below].items():
+                    # The resource lookups allocate only when the one before missed; "any
+                    # resource" is the commonest grant.
+                    if role in roles and (
+                        _ANY_RESOURCE in resources
+                        or (resource_type, resource_id) in resources
+                        or (resource_type, ANY) in resources
+                        or (ANY, resource_id) in resources
+                    ):
                         return True
         return False
 
@@ -278,10 +286,10 @@ class PolicyIndex:
         whether it covers the scope itself (else only through its tree lines)."""
         for principal in self._principals(subject):
             buckets = self._buckets.get(principal, {})
-            for depth, at in enumerate(_scope_and_ancestors(scope)):
+            for at, below in _scope_and_ancestors(scope):
                 bucket = buckets.get(at)
                 if bucket is not None:
-                    yield bucket, depth == 0
+                    yield bucket, not below
 
     def explain(self, req: CheckRequest) -> list[Grant]:
         """Every p line that grants the request, as Grants sorted by binding then subject."""
