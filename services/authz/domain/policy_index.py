@@ -66,6 +66,17 @@ def _scope_and_ancestors(scope: str) -> tuple[tuple[str, int], ...]:
     )
 
 
+def _below(scope: str) -> str:
+    """The view key of what covers the scopes below `scope` (a scope never ends with '/')."""
+    return intern(scope + "/")
+
+
+@lru_cache(maxsize=65_536)
+def _view_keys(scope: str) -> tuple[str, ...]:
+    """``a/o/p`` -> (``a/o/p``, ``a/o/``, ``a/``): the view entries that may cover it."""
+    return tuple(at if not below else _below(at) for at, below in _scope_and_ancestors(scope))
+
+
 _ANY_RESOURCE = (ANY, ANY)
 
 
@@ -99,7 +110,9 @@ class PolicyIndex:
         self._roles_by_permission: dict[str, set[str]] = {}
         # What each subject is granted through its own lines and its groups', merged by scope:
         # a check then reads one entry per scope instead of one per principal and scope.
-        self._views: dict[str, dict[str, _Maps]] = {}  # subject -> scope -> maps
+        # subject -> scope -> role -> resources, where the scope is the one covered ("a/o") or
+        # the scopes below it ("a/o/"): one lookup per scope a check reads.
+        self._views: dict[str, dict[str, dict[str, Resources]]] = {}
         # One tuple per distinct (type, id): a million lines share a few thousand.
         self._resources: dict[tuple[str, str], tuple[str, str]] = {_ANY_RESOURCE: _ANY_RESOURCE}
         self._decisions: dict[CheckRequest, bool] = {}
@@ -222,13 +235,16 @@ class PolicyIndex:
         yield from sorted(self._groups_by_member.get(subject, ()))
 
     def _rebuild_view(self, subject: str) -> None:
-        view: dict[str, _Maps] = {}
+        view: dict[str, dict[str, Resources]] = {}
         for principal in self._principals(subject):
             for scope, bucket in self._buckets.get(principal, {}).items():
-                prior = view.get(scope)
-                # The first bucket's maps are shared, not copied: views are rebuilt whenever a
-                # bucket changes. A second bucket at the same scope makes a union.
-                view[scope] = bucket.maps if prior is None else _union(prior, bucket.maps)
+                for key, grants in ((scope, bucket.maps[0]), (_below(scope), bucket.maps[1])):
+                    if not grants:
+                        continue
+                    prior = view.get(key)
+                    # The first bucket's map is shared, not copied: views are rebuilt whenever
+                    # a bucket changes. A second bucket at the same scope makes a union.
+                    view[key] = grants if prior is None else _union(prior, grants)
         if view:
             self._views[subject] = view
         else:
@@ -266,10 +282,10 @@ class PolicyIndex:
         roles = self._roles_by_permission.get(permission)
         if not roles:
             return False
-        for at, below in _scope_and_ancestors(scope):
-            entry = view.get(at)
-            if entry is not None:
-                for role, resources in entry[below].items():
+        for key in _view_keys(scope):
+            grants = view.get(key)
+            if grants is not None:
+                for role, resources in grants.items():
                     # The resource lookups allocate only when the one before missed; "any
                     # resource" is the commonest grant.
                     if role in roles and (
@@ -334,14 +350,11 @@ class PolicyIndex:
         return permissions
 
 
-def _union(one: _Maps, other: _Maps) -> _Maps:
-    merged: list[dict[str, Resources]] = []
-    for mine, theirs in zip(one, other, strict=True):
-        union = dict(mine)
-        for role, resources in theirs.items():
-            union[role] = union[role] | resources if role in union else resources
-        merged.append(union)
-    return merged[0], merged[1]
+def _union(mine: dict[str, Resources], theirs: dict[str, Resources]) -> dict[str, Resources]:
+    union = dict(mine)
+    for role, resources in theirs.items():
+        union[role] = union[role] | resources if role in union else resources
+    return union
 
 
 def _discard(index: dict[str, set[str]], key: str, value: str) -> None:
