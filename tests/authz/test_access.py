@@ -10,6 +10,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from prometheus_client import REGISTRY
 
 from authz.v1 import authz_pb2 as pb
 from services.authz.server import running_server
@@ -291,6 +292,43 @@ async def test_remembered_answers_give_another_account_nothing(authz: Authz) -> 
         ] * 3
     for client in admins:
         await client.channel.close(None)
+
+
+async def test_batch_check_counts_each_outcome_once_per_item(authz: Authz) -> None:
+    """authz_decisions_total{rpc="BatchCheck"}: allowed, denied and error (invalid or not
+    permitted) items, whether answered anew or from what was remembered."""
+    await viewer_setup(authz)
+    await create_user(authz, "a", "carol")
+    carol = await connect(authz.server, await user_token(authz.server, "a", "carol"))
+    about_alice = [item("x", p) for p in ("core_pipeline_view", "core_pipeline_execute")]
+    invalid = item("x", "core_pipeline_fly")
+    about_herself = item("x", "core_pipeline_view")
+    about_herself.principal.identifier = "carol"
+
+    def counted() -> dict[str, float]:
+        return {
+            outcome: REGISTRY.get_sample_value(
+                "authz_decisions_total", {"rpc": "BatchCheck", "outcome": outcome}
+            )
+            or 0.0
+            for outcome in ("allowed", "denied", "error")
+        }
+
+    for _ in range(2):  # new, then remembered
+        before = counted()
+        await authz.access.BatchCheck(
+            pb.BatchCheckRequest(items=[*about_alice, invalid, *about_alice])
+        )
+        await carol.access.BatchCheck(
+            pb.BatchCheckRequest(items=[about_herself, *about_alice, invalid])
+        )
+        after = counted()
+        assert {k: after[k] - before[k] for k in after} == {
+            "allowed": 2,  # the admin's two view items
+            "denied": 3,  # the admin's two execute items, carol about herself
+            "error": 4,  # one invalid each, carol's two about alice
+        }
+    await carol.channel.close(None)
 
 
 async def test_batch_check_size_bounds(authz: Authz) -> None:

@@ -77,11 +77,10 @@ def test_items_are_the_bytes_the_client_sent_in_order(
     fields.insert(rng.randint(0, len(fields)), b"\x10" + _varint(revision))
     data = b"".join(fields)
     read = read_batch_check(data)
-    assert read.request == pb.BatchCheckRequest.FromString(data)
-    assert read.request.at_least_revision == revision
+    assert read.at_least_revision == revision
     assert read.items == encoded
     assert [pb.CheckRequest.FromString(e) for e in read.items] == items
-    assert list(read.request.items) == items
+    assert list(pb.BatchCheckRequest.FromString(data).items) == items
 
 
 def mutated(data: bytes, rng: random.Random) -> bytes:
@@ -116,8 +115,10 @@ def test_a_request_fails_exactly_when_the_generated_deserializer_fails(data: byt
     except DecodeError:
         assert expected is None
         return
-    assert read.request == expected
-    assert len(read.items) == len(expected.items)
+    assert expected is not None
+    assert read.at_least_revision == expected.at_least_revision
+    # Each item parses alone as the item the generated deserializer gave: the handler parses
+    # an item it has not seen before from its bytes.
     assert [pb.CheckRequest.FromString(e) for e in read.items] == list(expected.items)
 
 

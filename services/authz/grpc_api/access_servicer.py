@@ -137,54 +137,59 @@ class AccessServicer:
 
     async def BatchCheck(self, request: BatchCheckWire, context: Context) -> bytes:
         """Answered from bytes (batch_check_wire): an item seen before costs one lookup by its
-        bytes, then the tenancy check; a new one is validated and decided, then remembered."""
+        bytes, then the tenancy check; a new one is validated, checked for tenancy, decided and
+        remembered."""
         items = request.items
         self.access.batch_size(len(items))
-        revision = await self._at_revision(request.request.at_least_revision, context)
+        revision = await self._at_revision(request.at_least_revision, context)
         call = call_info(context)
         caller = caller_subject(call.caller)
         # Whether the caller may ask about others, by scope: asked once per batch and scope.
         for_others: dict[str, bool] = {}
-        entries: list[bytes] = []
-        append = entries.append
         index = self.access.state.index
         misses = index.decision_misses
-        errors = 0
         remembered = self.access.remembered_requests()
         answers = self.answers.current(index, remembered)
-        for i, wire in enumerate(items):
+
+        def may_ask(scope: str) -> bool:
+            may = for_others.get(scope)
+            if may is None:
+                may = for_others[scope] = self.guard.allowed(call, CHECK_FOR_OTHERS, scope)
+            return may
+
+        def new_item(wire: bytes) -> bytes:
+            """The entry of an item not answered before (or forgotten since)."""
+            req = remembered.get(wire)
+            if req is None:
+                try:  # the item parses: the request did (batch_check_wire)
+                    req = remembered[wire] = self._request(pb.CheckRequest.FromString(wire))
+                except InvalidArgument as exc:
+                    return result_entry(pb.BatchCheckResult(error=item_error(exc)))
+            if req.subject != caller and not may_ask(req.scope):
+                return NOT_FOR_OTHERS
+            entry = ALLOWED if index.check(req) else DENIED
+            answers[wire] = (req.subject, req.scope, entry)
+            return entry
+
+        entries: list[bytes] = []
+        append = entries.append
+        for wire in items:
             known = answers.get(wire)
-            if known is None:  # new, or forgotten since: validated now, decided once allowed
-                req = remembered.get(wire)
-                if req is None:
-                    try:
-                        req = remembered[wire] = self._request(request.request.items[i])
-                    except InvalidArgument as exc:
-                        errors += 1
-                        append(result_entry(pb.BatchCheckResult(error=item_error(exc))))
-                        continue
-                undecided: CheckRequest | None = req
-                subject, scope, entry = req.subject, req.scope, DENIED
-            else:
-                undecided = None
-                subject, scope, entry = known
+            if known is None:
+                append(new_item(wire))
+                continue
+            subject, scope, entry = known
             if subject != caller:
-                may = for_others.get(scope)
-                if may is None:
-                    may = for_others[scope] = self.guard.allowed(call, CHECK_FOR_OTHERS, scope)
-                if not may:
-                    errors += 1
-                    append(NOT_FOR_OTHERS)
-                    continue
-            if undecided is not None:
-                entry = ALLOWED if index.check(undecided) else DENIED
-                answers[wire] = (subject, scope, entry)
+                may = for_others.get(scope)  # may_ask, inlined: most items are about others
+                if not (may_ask(scope) if may is None else may):
+                    entry = NOT_FOR_OTHERS
             append(entry)
         # Counted once per batch, not per item: a thousand decisions cost four increments.
-        allowed = entries.count(ALLOWED)
+        # Every entry but the two prepared ones is an item's error.
+        allowed, denied = entries.count(ALLOWED), entries.count(DENIED)
         BATCH_ALLOWED.inc(allowed)
-        BATCH_DENIED.inc(len(entries) - allowed - errors)
-        BATCH_ERROR.inc(errors)
+        BATCH_DENIED.inc(denied)
+        BATCH_ERROR.inc(len(entries) - allowed - denied)
         DECISION_CACHE_MISSES.inc(max(0, index.decision_misses - misses))
         denied_scopes = sorted(scope for scope, may in for_others.items() if not may)
         for scope in denied_scopes:  # one per scope at most, and coalesced per caller

@@ -46,18 +46,19 @@ _ItemBytes: Any = _items_only()
 
 @dataclass(frozen=True, slots=True)
 class BatchCheckWire:
-    """A BatchCheckRequest as received: the parsed message, and the bytes of each of its items
-    (`items[i]` is the encoding of `request.items[i]` as the client sent it)."""
+    """A BatchCheckRequest as received: the bytes of each of its items, as the client encoded
+    them (each parses as the CheckRequest the generated deserializer would have given, since
+    the whole request did), and its at_least_revision."""
 
-    request: pb.BatchCheckRequest
     items: list[bytes]
+    at_least_revision: int
 
 
 def read_batch_check(data: bytes) -> BatchCheckWire:
     """BatchCheck's request deserializer. The full parse comes first: a malformed request fails
     here exactly as with the generated deserializer (and no item is read from it)."""
     request = pb.BatchCheckRequest.FromString(data)
-    return BatchCheckWire(request, list(_ItemBytes.FromString(data).items))
+    return BatchCheckWire(list(_ItemBytes.FromString(data).items), request.at_least_revision)
 
 
 def _varint(n: int) -> bytes:
