@@ -294,6 +294,38 @@ async def test_remembered_answers_give_another_account_nothing(authz: Authz) -> 
         await client.channel.close(None)
 
 
+async def test_the_right_to_ask_about_others_follows_the_policy(authz: Authz) -> None:
+    """Whether a caller may ask about others at a scope is remembered between batches too: a
+    grant or revocation of core_access_check must reach the next batch."""
+    await viewer_setup(authz)
+    await create_user(authz, "a", "carol")
+    carol = await connect(authz.server, await user_token(authz.server, "a", "carol"))
+    batch = pb.BatchCheckRequest(items=[item("x", "core_pipeline_view")] * 2)
+
+    async def carol_asks(revision: int) -> list[tuple[bool, int]]:
+        batch.at_least_revision = revision
+        response = await carol.access.BatchCheck(batch)
+        return [(r.allowed, r.error.code) for r in response.results]
+
+    refused = [(False, grpc.StatusCode.PERMISSION_DENIED.value[0])] * 2
+    assert await carol_asks(0) == refused
+    assert await carol_asks(0) == refused
+    granted = await bind(
+        authz,
+        "a",
+        "carol-admin",
+        user("carol"),
+        "_account_admin",
+        "_all_resources_including_child_scopes",
+    )
+    assert await carol_asks(granted.revision) == [(True, 0)] * 2
+    revoked = await authz.bindings.DeleteRoleBinding(
+        pb.DeleteRequest(scope="a", identifier="carol-admin")
+    )
+    assert await carol_asks(revoked.revision) == refused
+    await carol.channel.close(None)
+
+
 async def test_batch_check_counts_each_outcome_once_per_item(authz: Authz) -> None:
     """authz_decisions_total{rpc="BatchCheck"}: allowed, denied and error (invalid or not
     permitted) items, whether answered anew or from what was remembered."""
