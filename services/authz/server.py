@@ -28,6 +28,7 @@ from services.authz.governance.opa_client import OpaClient, OpaUnavailable
 from services.authz.grpc_api import invitation_servicer
 from services.authz.grpc_api.access_servicer import AccessServicer
 from services.authz.grpc_api.api_key_servicer import ApiKeyServicer
+from services.authz.grpc_api.batch_check_wire import add_access_service
 from services.authz.grpc_api.errors import authenticated
 from services.authz.grpc_api.governance_servicer import add_governance_service
 from services.authz.grpc_api.management_servicers import add_management_services
@@ -98,7 +99,7 @@ async def running_server(settings: AuthzSettings) -> AsyncIterator[RunningServer
             access = AccessServicer(
                 Access(state), guard, management.reads, settings.max_revision_wait_s
             )
-            pb_grpc.add_AccessServiceServicer_to_server(
+            add_access_service(
                 authenticated(access, "AccessService", authenticator, proxies), server
             )
             names = [_service("AccessService")]

@@ -10,11 +10,13 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from prometheus_client import REGISTRY
 
 from authz.v1 import authz_pb2 as pb
 from services.authz.server import running_server
 from tests.authz.clients import (
     Authz,
+    admin_token,
     bind,
     connect,
     create_user,
@@ -22,6 +24,7 @@ from tests.authz.clients import (
     operator,
     settings_for,
     user,
+    user_token,
 )
 
 pytestmark = pytest.mark.integration
@@ -149,6 +152,215 @@ async def test_batch_check_forgets_remembered_items_when_the_catalog_changes(
     )
     assert after.results[0].error.field in ("permission", "resource_type")
     assert after.results[0].error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+
+
+async def raw_batch_check(authz: Authz, items: list[bytes]) -> bytes:
+    """BatchCheck with the items' bytes as given, answered as bytes (no (de)serializer)."""
+    call = authz.channel.unary_unary("/authz.v1.AccessService/BatchCheck", None, None)
+    request = b"".join(b"\x0a" + bytes([len(i)]) + i for i in items)  # items under 128 bytes
+    reply: bytes = await call(request)
+    return reply
+
+
+async def test_batch_check_sends_the_bytes_of_the_message_it_answers(authz: Authz) -> None:
+    """The response is joined from pre-serialized results and handed to gRPC as is: it must be
+    byte for byte the serialization of the message it stands for (what the generated serializer
+    sent), for allowed, denied, invalid and refused items, new and remembered, in every encoding
+    of an item."""
+    await viewer_setup(authz)
+    await create_user(authz, "a", "carol")
+    carol = await connect(authz.server, await user_token(authz.server, "a", "carol"))
+    view, execute, fly = (
+        item("x", p) for p in ("core_pipeline_view", "core_pipeline_execute", "core_pipeline_fly")
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as invalid:
+        await authz.access.Check(fly)
+    # The same item with its fields written in reverse order: other bytes, the same question.
+    reversed_view = b"".join(
+        pb.CheckRequest(**{f.name: v}).SerializeToString() for f, v in reversed(view.ListFields())
+    )
+    assert reversed_view != view.SerializeToString()
+    admin_items = [view, execute, fly]
+    expected_admin = [
+        pb.BatchCheckResult(allowed=True),
+        pb.BatchCheckResult(allowed=False),
+        pb.BatchCheckResult(
+            error=pb.ItemError(
+                code=grpc.StatusCode.INVALID_ARGUMENT.value[0],
+                message=invalid.value.details() or "",
+                field="permission",
+            )
+        ),
+        pb.BatchCheckResult(allowed=True),
+    ]
+    about_herself = pb.CheckRequest()
+    about_herself.CopyFrom(view)
+    about_herself.principal.identifier = "carol"
+    expected_carol = [
+        pb.BatchCheckResult(allowed=False),
+        pb.BatchCheckResult(
+            error=pb.ItemError(
+                code=grpc.StatusCode.PERMISSION_DENIED.value[0],
+                message="the caller lacks core_access_check",
+                field="principal",
+            )
+        ),
+    ]
+    for _ in range(2):  # new, then remembered
+        answer = await raw_batch_check(
+            authz, [*(i.SerializeToString() for i in admin_items), reversed_view]
+        )
+        response = pb.BatchCheckResponse.FromString(answer)
+        assert list(response.results) == expected_admin
+        assert response.revision > 0
+        assert response.SerializeToString() == answer
+        answer = await raw_batch_check(carol, [about_herself.SerializeToString(), reversed_view])
+        response = pb.BatchCheckResponse.FromString(answer)
+        assert list(response.results) == expected_carol
+        assert response.SerializeToString() == answer
+    await carol.channel.close(None)
+
+
+async def test_batch_check_remembered_answers_follow_the_policy(authz: Authz) -> None:
+    """Answers are remembered by the items' bytes: every change of the policy that alters a
+    decision must reach the next batch of the same bytes."""
+    await viewer_setup(authz)
+    await create_user(authz, "a", "bob")
+    view = item("x", "core_pipeline_view")
+    bob = pb.CheckRequest()
+    bob.CopyFrom(view)
+    bob.principal.identifier = "bob"
+    batch = pb.BatchCheckRequest(items=[view, bob, view])
+
+    async def answers(revision: int) -> list[bool]:
+        batch.at_least_revision = revision
+        response = await authz.access.BatchCheck(batch)
+        assert not any(r.HasField("error") for r in response.results)
+        return [r.allowed for r in response.results]
+
+    assert await answers(0) == [True, False, True]
+    grouped = await authz.groups.CreateUserGroup(
+        pb.CreateUserGroupRequest(
+            user_group=pb.UserGroup(scope="a", identifier="devs", members=["bob"])
+        )
+    )
+    assert await answers(grouped.revision) == [True, False, True]
+    bound = await bind(
+        authz, "a/o/p", "b2", group("devs", "a"), "_project_viewer", "_all_project_level_resources"
+    )
+    assert await answers(bound.revision) == [True, True, True]
+    left = await authz.groups.RemoveMember(
+        pb.MemberRequest(scope="a", identifier="devs", user="bob")
+    )
+    assert await answers(left.revision) == [True, False, True]
+    unbound = await authz.bindings.DeleteRoleBinding(
+        pb.DeleteRequest(scope="a/o/p", identifier="b1")
+    )
+    assert await answers(unbound.revision) == [False, False, False]
+
+
+async def test_remembered_answers_give_another_account_nothing(authz: Authz) -> None:
+    """An answer remembered from one caller's batch is shared by the replica; another caller
+    sending the same bytes is still checked for core_access_check, also from an account whose
+    name only looks alike."""
+    accounts = ("acme_corp", "acmeXcorp")
+    admins = [await connect(authz.server, await admin_token(authz.server, a)) for a in accounts]
+    owner, other = admins
+    await create_user(owner, "acme_corp", "alice")
+    await bind(
+        owner,
+        "acme_corp",
+        "b1",
+        user("alice"),
+        "_account_viewer",
+        "_all_resources_including_child_scopes",
+    )
+    about_alice = pb.CheckRequest(
+        principal=user("alice"),
+        resource_scope="acme_corp",
+        resource_type="PROJECT",
+        resource_identifier="p",
+        permission="core_project_view",
+    )
+    batch = pb.BatchCheckRequest(items=[about_alice] * 3)
+    for _ in range(2):  # the second time, from the remembered answers
+        mine = await owner.access.BatchCheck(batch)
+        assert [r.allowed for r in mine.results] == [True] * 3
+        theirs = await other.access.BatchCheck(batch)
+        assert [(r.allowed, r.error.code) for r in theirs.results] == [
+            (False, grpc.StatusCode.PERMISSION_DENIED.value[0])
+        ] * 3
+    for client in admins:
+        await client.channel.close(None)
+
+
+async def test_the_right_to_ask_about_others_follows_the_policy(authz: Authz) -> None:
+    """Whether a caller may ask about others at a scope is remembered between batches too: a
+    grant or revocation of core_access_check must reach the next batch."""
+    await viewer_setup(authz)
+    await create_user(authz, "a", "carol")
+    carol = await connect(authz.server, await user_token(authz.server, "a", "carol"))
+    batch = pb.BatchCheckRequest(items=[item("x", "core_pipeline_view")] * 2)
+
+    async def carol_asks(revision: int) -> list[tuple[bool, int]]:
+        batch.at_least_revision = revision
+        response = await carol.access.BatchCheck(batch)
+        return [(r.allowed, r.error.code) for r in response.results]
+
+    refused = [(False, grpc.StatusCode.PERMISSION_DENIED.value[0])] * 2
+    assert await carol_asks(0) == refused
+    assert await carol_asks(0) == refused
+    granted = await bind(
+        authz,
+        "a",
+        "carol-admin",
+        user("carol"),
+        "_account_admin",
+        "_all_resources_including_child_scopes",
+    )
+    assert await carol_asks(granted.revision) == [(True, 0)] * 2
+    revoked = await authz.bindings.DeleteRoleBinding(
+        pb.DeleteRequest(scope="a", identifier="carol-admin")
+    )
+    assert await carol_asks(revoked.revision) == refused
+    await carol.channel.close(None)
+
+
+async def test_batch_check_counts_each_outcome_once_per_item(authz: Authz) -> None:
+    """authz_decisions_total{rpc="BatchCheck"}: allowed, denied and error (invalid or not
+    permitted) items, whether answered anew or from what was remembered."""
+    await viewer_setup(authz)
+    await create_user(authz, "a", "carol")
+    carol = await connect(authz.server, await user_token(authz.server, "a", "carol"))
+    about_alice = [item("x", p) for p in ("core_pipeline_view", "core_pipeline_execute")]
+    invalid = item("x", "core_pipeline_fly")
+    about_herself = item("x", "core_pipeline_view")
+    about_herself.principal.identifier = "carol"
+
+    def counted() -> dict[str, float]:
+        return {
+            outcome: REGISTRY.get_sample_value(
+                "authz_decisions_total", {"rpc": "BatchCheck", "outcome": outcome}
+            )
+            or 0.0
+            for outcome in ("allowed", "denied", "error")
+        }
+
+    for _ in range(2):  # new, then remembered
+        before = counted()
+        await authz.access.BatchCheck(
+            pb.BatchCheckRequest(items=[*about_alice, invalid, *about_alice])
+        )
+        await carol.access.BatchCheck(
+            pb.BatchCheckRequest(items=[about_herself, *about_alice, invalid])
+        )
+        after = counted()
+        assert {k: after[k] - before[k] for k in after} == {
+            "allowed": 2,  # the admin's two view items
+            "denied": 3,  # the admin's two execute items, carol about herself
+            "error": 4,  # one invalid each, carol's two about alice
+        }
+    await carol.channel.close(None)
 
 
 async def test_batch_check_size_bounds(authz: Authz) -> None:

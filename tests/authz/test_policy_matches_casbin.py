@@ -162,3 +162,21 @@ def test_permissions_of_is_what_check_allows_on_some_resource(
         if index.check(CheckRequest(subject, scope, resource_type, resource_id, permission))
     }
     assert index.permissions_of(subject, scope) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(cases(), policies)
+def test_a_change_that_alters_a_decision_moves_the_generation(
+    case: Case, added: list[PolicyLine]
+) -> None:
+    """What callers remember of the index's answers (BatchCheck's items) holds while its
+    generation stays: no change may alter a decision without moving it."""
+    index = PolicyIndex(case.lines)
+    before = [index.check(req) for req in case.requests]  # now in the decision cache too
+    generation = index.generation
+    index.apply(added=added, removed=case.removed)
+    after = [index.check(req) for req in case.requests]
+    fresh = PolicyIndex((set(case.lines) - case.removed) | set(added))
+    assert after == [fresh.check(req) for req in case.requests]
+    if after != before:
+        assert index.generation != generation

@@ -5,8 +5,11 @@ by principal and scope ("buckets", their grants by role), and every subject has 
 merges its own buckets with its groups' by scope. A check reads that view at the request's scope
 and its ancestors (at most three lookups), looks only at the roles that carry the permission, and
 ends with a few set lookups for the resource. Memory is the limit of a cold check's speed: each
-lookup in a structure of a million lines is a cache miss, so a check makes as few as it can. The
-property test (tests/authz/test_policy_matches_casbin.py) proves both decide alike.
+lookup in a structure of a million lines is a cache miss, so a check makes as few as it can:
+scope and role names are interned where they key the index (and the scopes a check asks for are
+the same objects), so a dictionary or set lookup that finds its key compares it by identity
+instead of reading a string somewhere else in memory; likewise "any resource" is one shared
+tuple. The property test (tests/authz/test_policy_matches_casbin.py) proves both decide alike.
 
 Assumptions, true of the lines the service writes (lines.py), under which this equals Casbin:
 - g lines join users (or service accounts) to groups, never groups to groups: membership is
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
+from sys import intern
 from typing import NamedTuple
 
 from services.authz.domain.lines import ANY, TREE, CheckRequest, PolicyLine
@@ -53,10 +57,27 @@ def _grant(values: Values) -> Grant:
 
 
 @lru_cache(maxsize=65_536)
-def _scope_and_ancestors(scope: str) -> tuple[str, ...]:
-    """``a/o/p`` -> (``a/o/p``, ``a/o``, ``a``): the scopes whose p lines may cover it."""
+def _scope_and_ancestors(scope: str) -> tuple[tuple[str, int], ...]:
+    """``a/o/p`` -> ((``a/o/p``, 0), (``a/o``, 1), (``a``, 1)): the scopes whose p lines may
+    cover it, each with the maps that do (`_Bucket.maps`: 0 the scope itself, 1 below it)."""
     parts = scope.split("/")
-    return tuple("/".join(parts[:n]) for n in range(len(parts), 0, -1))
+    return tuple(
+        (intern("/".join(parts[:n])), int(n < len(parts))) for n in range(len(parts), 0, -1)
+    )
+
+
+def _below(scope: str) -> str:
+    """The view key of what covers the scopes below `scope` (a scope never ends with '/')."""
+    return intern(scope + "/")
+
+
+@lru_cache(maxsize=65_536)
+def _view_keys(scope: str) -> tuple[str, ...]:
+    """``a/o/p`` -> (``a/o/p``, ``a/o/``, ``a/``): the view entries that may cover it."""
+    return tuple(at if not below else _below(at) for at, below in _scope_and_ancestors(scope))
+
+
+_ANY_RESOURCE = (ANY, ANY)
 
 
 class _Bucket:
@@ -71,7 +92,7 @@ class _Bucket:
 
     def add(self, values: Values, resource: tuple[str, str]) -> None:
         self.lines.add(values)
-        role, mode = values[1], values[3]
+        role, mode = intern(values[1]), values[3]
         self.maps[0].setdefault(role, set()).add(resource)
         if mode == TREE:
             self.maps[1].setdefault(role, set()).add(resource)
@@ -89,11 +110,16 @@ class PolicyIndex:
         self._roles_by_permission: dict[str, set[str]] = {}
         # What each subject is granted through its own lines and its groups', merged by scope:
         # a check then reads one entry per scope instead of one per principal and scope.
-        self._views: dict[str, dict[str, _Maps]] = {}  # subject -> scope -> maps
+        # subject -> scope -> role -> resources, where the scope is the one covered ("a/o") or
+        # the scopes below it ("a/o/"): one lookup per scope a check reads.
+        self._views: dict[str, dict[str, dict[str, Resources]]] = {}
         # One tuple per distinct (type, id): a million lines share a few thousand.
-        self._resources: dict[tuple[str, str], tuple[str, str]] = {}
+        self._resources: dict[tuple[str, str], tuple[str, str]] = {_ANY_RESOURCE: _ANY_RESOURCE}
         self._decisions: dict[CheckRequest, bool] = {}
         self.decision_misses = 0  # checks the cache could not answer (read by metrics)
+        # Bumped whenever a change may alter decisions: what callers remember of this index's
+        # answers (BatchCheck's items) holds while it stays the same.
+        self.generation = 0
         self.apply(lines, ())
 
     def __len__(self) -> int:
@@ -133,7 +159,7 @@ class PolicyIndex:
         for subject in stale.union(*(members[p] for p in stale if p in members)):
             self._rebuild_view(subject)
         if stale:
-            self._decisions.clear()
+            self._forget_decisions()
 
     def _add(self, line: PolicyLine, stale: set[str]) -> None:
         ptype, values = line
@@ -144,7 +170,7 @@ class PolicyIndex:
             scopes = self._buckets.setdefault(principal, {})
             bucket = scopes.get(values[2])
             if bucket is None:
-                bucket = scopes[values[2]] = _Bucket()
+                bucket = scopes[intern(values[2])] = _Bucket()
             if values in bucket.lines:
                 return
             resource = (values[4], values[5])
@@ -164,8 +190,8 @@ class PolicyIndex:
             if permission in permissions:
                 return
             permissions.add(permission)
-            self._roles_by_permission.setdefault(permission, set()).add(role)
-            self._decisions.clear()
+            self._roles_by_permission.setdefault(permission, set()).add(intern(role))
+            self._forget_decisions()
         self._size += 1
 
     def _remove(self, line: PolicyLine, stale: set[str]) -> None:
@@ -200,7 +226,7 @@ class PolicyIndex:
                 return
             _discard(self._permissions_by_role, role, permission)
             _discard(self._roles_by_permission, permission, role)
-            self._decisions.clear()
+            self._forget_decisions()
         self._size -= 1
 
     def _principals(self, subject: str) -> Iterator[str]:
@@ -209,13 +235,16 @@ class PolicyIndex:
         yield from sorted(self._groups_by_member.get(subject, ()))
 
     def _rebuild_view(self, subject: str) -> None:
-        view: dict[str, _Maps] = {}
+        view: dict[str, dict[str, Resources]] = {}
         for principal in self._principals(subject):
             for scope, bucket in self._buckets.get(principal, {}).items():
-                prior = view.get(scope)
-                # The first bucket's maps are shared, not copied: views are rebuilt whenever a
-                # bucket changes. A second bucket at the same scope makes a union.
-                view[scope] = bucket.maps if prior is None else _union(prior, bucket.maps)
+                for key, grants in ((scope, bucket.maps[0]), (_below(scope), bucket.maps[1])):
+                    if not grants:
+                        continue
+                    prior = view.get(key)
+                    # The first bucket's map is shared, not copied: views are rebuilt whenever
+                    # a bucket changes. A second bucket at the same scope makes a union.
+                    view[key] = grants if prior is None else _union(prior, grants)
         if view:
             self._views[subject] = view
         else:
@@ -223,7 +252,11 @@ class PolicyIndex:
 
     def forget_decisions(self) -> None:
         """Empty the decision cache (a change to the lines does this by itself)."""
+        self._forget_decisions()
+
+    def _forget_decisions(self) -> None:
         self._decisions.clear()
+        self.generation += 1
 
     def groups_of(self, subject: str) -> set[str]:
         return set(self._groups_by_member.get(subject, ()))
@@ -249,20 +282,18 @@ class PolicyIndex:
         roles = self._roles_by_permission.get(permission)
         if not roles:
             return False
-        wanted = None
-        for depth, at in enumerate(_scope_and_ancestors(scope)):
-            entry = view.get(at)
-            if entry is None:
-                continue
-            for role, resources in entry[depth != 0].items():
-                if role in roles:
-                    wanted = wanted or (
-                        (resource_type, resource_id),
-                        (resource_type, ANY),
-                        (ANY, resource_id),
-                        (ANY, ANY),
-                    )
-                    if not resources.isdisjoint(wanted):
+        for key in _view_keys(scope):
+            grants = view.get(key)
+            if grants is not None:
+                for role, resources in grants.items():
+                    # The resource lookups allocate only when the one before missed; "any
+                    # resource" is the commonest grant.
+                    if role in roles and (
+                        _ANY_RESOURCE in resources
+                        or (resource_type, resource_id) in resources
+                        or (resource_type, ANY) in resources
+                        or (ANY, resource_id) in resources
+                    ):
                         return True
         return False
 
@@ -271,10 +302,10 @@ class PolicyIndex:
         whether it covers the scope itself (else only through its tree lines)."""
         for principal in self._principals(subject):
             buckets = self._buckets.get(principal, {})
-            for depth, at in enumerate(_scope_and_ancestors(scope)):
+            for at, below in _scope_and_ancestors(scope):
                 bucket = buckets.get(at)
                 if bucket is not None:
-                    yield bucket, depth == 0
+                    yield bucket, not below
 
     def explain(self, req: CheckRequest) -> list[Grant]:
         """Every p line that grants the request, as Grants sorted by binding then subject."""
@@ -319,14 +350,11 @@ class PolicyIndex:
         return permissions
 
 
-def _union(one: _Maps, other: _Maps) -> _Maps:
-    merged: list[dict[str, Resources]] = []
-    for mine, theirs in zip(one, other, strict=True):
-        union = dict(mine)
-        for role, resources in theirs.items():
-            union[role] = union[role] | resources if role in union else resources
-        merged.append(union)
-    return merged[0], merged[1]
+def _union(mine: dict[str, Resources], theirs: dict[str, Resources]) -> dict[str, Resources]:
+    union = dict(mine)
+    for role, resources in theirs.items():
+        union[role] = union[role] | resources if role in union else resources
+    return union
 
 
 def _discard(index: dict[str, set[str]], key: str, value: str) -> None:
