@@ -119,6 +119,28 @@ async def test_data_the_store_refuses_goes_to_the_dead_letters_and_the_stream_go
     assert all(dict(r.headers)["reason"].startswith(b"rejected") for r in published)
 
 
+async def test_a_value_past_its_column_goes_to_the_dead_letters_and_the_stream_goes_on(
+    workers: Workers, kafka_bootstrap: str, database_url: str
+) -> None:
+    """A uint32 schema_version past the integer column: refused for good, not retried forever."""
+    good = [make_event(i) for i in range(60)]
+    too_large = make_event(2000)
+    too_large.schema_version = 2**31
+    workers.start()
+    await wait_topic(kafka_bootstrap, workers.topic, workers)
+    await produce(kafka_bootstrap, workers.topic, keyed([*good[:30], too_large, *good[30:]]))
+    await wait_rows(database_url, 1, workers, table="audit_dead_letters", timeout_s=60)
+    await wait_rows(database_url, len(good), workers, timeout_s=60)
+    await assert_store_holds_exactly(database_url, good)
+    conn = await asyncpg.connect(database_url)
+    try:
+        letters = await conn.fetch("SELECT payload, reason FROM audit_dead_letters")
+    finally:
+        await conn.close()
+    assert [bytes(r["payload"]) for r in letters] == [too_large.SerializeToString()]
+    assert letters[0]["reason"].startswith("rejected by the audit store: ")
+
+
 async def test_a_worker_restarted_while_the_broker_is_down_projects_when_it_is_back(
     kafka_bootstrap: str, unique_name: str, database_url: str, tmp_path: Path
 ) -> None:
