@@ -287,6 +287,22 @@ class ProjectorApp(BatchDeliveringApp):
         await self.projector.close()
         await super().on_stop()
 
+    async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
+        """faust waits, at a rebalance and at a stop, until every event taken is acknowledged:
+        until the batch being written commits, for ever with PostgreSQL down. At a stop the
+        write gets stop_write_timeout_s; past it the batch is abandoned unacknowledged (read
+        again, skipped as stored) and the worker exits."""
+        if not self.should_stop:
+            await super()._consumer_wait_empty(consumer, logger)
+            return
+        # Not a cancellation: faust's wait_empty swallows it and goes on waiting.
+        waiting = asyncio.ensure_future(super()._consumer_wait_empty(consumer, logger))
+        await asyncio.wait({waiting}, timeout=self.projector.settings.stop_write_timeout_s)
+        if not waiting.done():
+            log.warning("the batch being stored was abandoned at stop")
+            await consumer.stop()  # commits what is acknowledged; wait_empty ends with it
+        await waiting
+
 
 def create_app(settings: AuditSettings) -> faust.App:
     topics = TopicSettings()

@@ -119,6 +119,60 @@ async def test_data_the_store_refuses_goes_to_the_dead_letters_and_the_stream_go
     assert all(dict(r.headers)["reason"].startswith(b"rejected") for r in published)
 
 
+async def test_a_value_past_its_column_goes_to_the_dead_letters_and_the_stream_goes_on(
+    workers: Workers, kafka_bootstrap: str, database_url: str
+) -> None:
+    """A uint32 schema_version past the integer column: refused for good, not retried forever."""
+    good = [make_event(i) for i in range(60)]
+    too_large = make_event(2000)
+    too_large.schema_version = 2**31
+    workers.start()
+    await wait_topic(kafka_bootstrap, workers.topic, workers)
+    await produce(kafka_bootstrap, workers.topic, keyed([*good[:30], too_large, *good[30:]]))
+    await wait_rows(database_url, 1, workers, table="audit_dead_letters", timeout_s=60)
+    await wait_rows(database_url, len(good), workers, timeout_s=60)
+    await assert_store_holds_exactly(database_url, good)
+    conn = await asyncpg.connect(database_url)
+    try:
+        letters = await conn.fetch("SELECT payload, reason FROM audit_dead_letters")
+    finally:
+        await conn.close()
+    assert [bytes(r["payload"]) for r in letters] == [too_large.SerializeToString()]
+    assert letters[0]["reason"].startswith("rejected by the audit store: ")
+
+
+async def test_a_worker_stopped_while_postgres_is_down_exits_and_loses_nothing(
+    kafka_bootstrap: str, unique_name: str, database_url: str, tmp_path: Path
+) -> None:
+    """SIGTERM while a batch's write retries against a dead database: the write gets
+    stop_write_timeout_s, then is abandoned unacknowledged and the worker exits (faust's own
+    stop waited for every taken event to be acknowledged, i.e. for PostgreSQL, for ever)."""
+    nowhere = f"postgresql://audit:audit@127.0.0.1:{free_port()}/audit"
+    workers = Workers(
+        kafka_bootstrap, f"t-{unique_name}", f"g-{unique_name}", nowhere, tmp_path, []
+    )
+    try:
+        worker = workers.start(AUDIT_STOP_WRITE_TIMEOUT_S="2")
+        await wait_topic(kafka_bootstrap, workers.topic, workers)
+        events = [make_event(i) for i in range(50)]
+        await produce(kafka_bootstrap, workers.topic, keyed(events))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while "database not ready" not in workers.log(0):  # the batch's write is retrying
+            assert worker.poll() is None, workers.log(0)
+            assert loop.time() < deadline, workers.log(0)
+            await asyncio.sleep(0.2)
+        worker.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(worker.wait, 60)
+        # Nothing of the abandoned batch was committed: the next worker stores it all.
+        workers.database_url = database_url
+        workers.start()
+        await wait_rows(database_url, len(events), workers)
+        await assert_store_holds_exactly(database_url, events)
+    finally:
+        workers.stop_all()
+
+
 async def test_a_worker_restarted_while_the_broker_is_down_projects_when_it_is_back(
     kafka_bootstrap: str, unique_name: str, database_url: str, tmp_path: Path
 ) -> None:

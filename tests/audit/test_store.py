@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.audit.domain.chain import first_broken_link, tail_problem
+from services.audit.domain.failures import rejected_for_good
 from services.audit.domain.records import AuditRecord
 from services.audit.event_decoding import record_from_event
 from services.audit.store import repository
@@ -101,6 +102,20 @@ async def test_any_sequence_of_batches_stores_each_event_once_in_unbroken_chains
         assert problems == [None] * len(problems)
 
     await asyncio.to_thread(one)
+
+
+async def test_a_value_past_its_column_is_refused_for_good(conn: asyncpg.Connection) -> None:
+    """schema_version is a uint32 on the wire and an integer column: past 2**31 the store can
+    never hold it. The refusal must carry a data SQLSTATE, or the projector retries it forever
+    (an OverflowError from COPY's client-side encoding did)."""
+    event = make_event(0, "acct_range")
+    event.schema_version = 2**31
+    with pytest.raises(asyncpg.PostgresError) as refused:
+        await repository.write_batch(conn, [record_from_event(event)], [], KEYS)
+    assert rejected_for_good(refused.value.sqlstate)
+    assert (
+        await conn.fetchval("SELECT count(*) FROM audit_events WHERE account = 'acct_range'") == 0
+    )
 
 
 async def test_concurrent_writers_of_the_same_events_keep_one_chain(database_url: str) -> None:

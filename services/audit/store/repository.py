@@ -149,6 +149,11 @@ async def _write_batch(
                 if skip_stored:
                     raise  # stored meanwhile by an event of another account: not expected
                 raise _AlreadyStored from None
+            except (OverflowError, ValueError, TypeError) as exc:
+                # COPY encodes rows here, and raises the codec's bare error (e.g. a uint32
+                # schema_version past the integer column): data the store refuses, as asyncpg
+                # reports it for query arguments, not an outage to retry.
+                raise asyncpg.DataError(f"invalid input for COPY: {exc}") from exc
             await conn.execute(
                 ADVANCE_HEADS,
                 [h.account for h in signed],
