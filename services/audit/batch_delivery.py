@@ -1,4 +1,5 @@
-"""faust's Kafka transport with one change: a fetched batch reaches the streams in one task.
+"""faust's Kafka transport with two changes: a fetched batch reaches the streams in one task,
+and the fetch loop does not sit out a full stream buffer.
 
 faust's `Consumer._drain_messages` hands every message to the conductor through
 `wait_first(callback(message), suspend_flow.wait())`: four tasks and an `asyncio.wait` per
@@ -7,6 +8,10 @@ projector's rate that costs more than decoding and storing the event. Here the r
 per `getmany` batch: the batch is delivered message by message, in order, by one coroutine,
 and a rebalance (suspend_flow) or a stop still cancels it where it stands; the messages not
 delivered are fetched again from the committed offset, as with faust's own loop.
+
+While the buffer is full, faust pauses the partitions and its fetch loop waits out a whole
+timeout (a second when every partition is paused) even if the buffer drains meanwhile; here it
+looks again every PAUSED_POLL_S.
 
 Everything else (gaps in acked offsets, commit_every, read offsets, yielding to the loop, the
 stop conditions and errors) is faust's, kept in the same order."""
@@ -35,9 +40,17 @@ class BatchDeliveringConsumer(faust_aiokafka.Consumer):
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 set_flag(fetching)
-                # With every partition paused for a full stream buffer, faust's getmany waits out
-                # its whole timeout even after the buffer drains: poll briefly meanwhile.
-                timeout = PAUSED_POLL_S if self._buffered_partitions else 1.0
+                if self._buffered_partitions:
+                    # Partitions are paused while the stream's buffer is full, and resumed as it
+                    # drains. faust's getmany would wait out its timeout for the paused ones
+                    # (and sleep a whole second when all are): look again soon instead.
+                    if not self._get_active_partitions():
+                        await self.sleep(PAUSED_POLL_S)
+                        unset_flag(fetching)
+                        continue
+                    timeout = PAUSED_POLL_S
+                else:
+                    timeout = 1.0
                 ait = self.getmany(timeout=timeout)
                 await self.sleep(0)  # getmany may return at once, again and again
                 if not self.should_stop:

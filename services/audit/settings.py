@@ -33,6 +33,8 @@ class AuditSettings(GrpcServerSettings, AuthzClientSettings):
     metadata_max_age_s: float = 5.0
     batch_size: int = 2000
     batch_within_s: float = 0.05  # a lone event waits at most this long (p99 ~ 64 ms measured)
+    # At most this much of one partition per fetch (the consumer's memory: partitions x this).
+    fetch_partition_bytes: int = 4 * 1024 * 1024
     retention_days: int = 730
     partitions_behind: int = 1
     partitions_ahead: int = 3
