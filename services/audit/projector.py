@@ -324,10 +324,11 @@ def create_app(settings: AuditSettings) -> faust.App:
         broker_heartbeat_interval=max(settings.session_timeout_s / 5, 0.5),
         key_serializer="raw",
         value_serializer="raw",
-        # A fetch hands over at most a batch; the stream's buffer holds the batch being written,
-        # the one being taken and room to spare, so that fetching pauses (at 80% full) seldom.
+        # A fetch hands over at most a batch. Fetching pauses when the stream's buffer is 80%
+        # full; the 20% left takes the fetch already under way, since faust delivers a message
+        # that meets a full buffer through a task and an asyncio.wait of its own.
         broker_max_poll_records=settings.batch_size,
-        stream_buffer_maxsize=4 * settings.batch_size,
+        stream_buffer_maxsize=6 * settings.batch_size,
         # aiokafka asks a broker again only once the records it fetched from it are consumed:
         # the more each fetch brings, the fewer such stops (1 MiB: 0.7x the rate of 4 MiB).
         consumer_max_fetch_size=settings.fetch_partition_bytes,
