@@ -72,6 +72,7 @@ from services.authz.casbin_model.enforcer import (
 from services.authz.domain import catalog
 from services.authz.domain.lines import CheckRequest, PolicyLine, user_subject
 from services.authz.domain.policy_index import PolicyIndex
+from services.authz.grpc_api.batch_check_wire import varint
 from services.authz.guard import Guard
 from services.authz.management import Management
 from services.authz.policy_state import PolicyState, long_lived_allocations
@@ -670,22 +671,12 @@ def rpc_table(title: str, pairs: list[RpcPair], unit: str) -> Table:
 # ---------------------------------------------------------------- gRPC load generators
 
 
-def _varint(n: int) -> bytes:
-    """A protobuf base-128 varint: the length prefix of a delimited message."""
-    out = bytearray()
-    while True:
-        low, n = n & 0x7F, n >> 7
-        out.append(low | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 def _write_delimited(path: Path, messages: Iterable[Any]) -> None:
     """Length-prefixed serialized messages: ghz's --binary-file input (it cycles through them)."""
     with path.open("wb") as out:
         for message in messages:
             data = message.SerializeToString()
-            out.write(_varint(len(data)) + data)
+            out.write(varint(len(data)) + data)
 
 
 async def ghz_run(

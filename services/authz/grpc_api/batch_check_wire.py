@@ -61,7 +61,7 @@ def read_batch_check(data: bytes) -> BatchCheckWire:
     return BatchCheckWire(list(_ItemBytes.FromString(data).items), request.at_least_revision)
 
 
-def _varint(n: int) -> bytes:
+def varint(n: int) -> bytes:
     out = bytearray()
     while n > 0x7F:
         out.append(n & 0x7F | 0x80)
@@ -73,7 +73,7 @@ def _varint(n: int) -> bytes:
 def result_entry(result: pb.BatchCheckResult) -> bytes:
     """One BatchCheckResponse.results element on the wire (field 1, length-delimited)."""
     payload = result.SerializeToString()
-    return b"\x0a" + _varint(len(payload)) + payload
+    return b"\x0a" + varint(len(payload)) + payload
 
 
 # Most BatchCheck answers are one of these two; the response is their concatenation.
