@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.tree import Tree
@@ -61,8 +61,30 @@ def _request(
     )
 
 
-def _resource(resource_type: str, resource_id: str, scope: str) -> str:
-    return f"{resource_type}/{resource_id or '*'} in {scope}"
+def _ask(
+    rpc: str,
+    permission: str,
+    resource_type: str,
+    resource_id: str,
+    scope: str | None,
+    principal: str | None,
+    principal_type: PrincipalKind,
+    principal_scope: str,
+    at_least_revision: int,
+) -> tuple[Any, str]:
+    """Check or Explain as the options say: the answer and its one-line verdict."""
+
+    async def work(session: Session) -> tuple[pb.Principal, str, Any]:
+        who = await principal_of(session, principal, principal_type, principal_scope)
+        where = scope or session.profile.account
+        request = _request(who, where, permission, resource_type, resource_id, at_least_revision)
+        return who, where, await getattr(session.access, rpc)(request)
+
+    who, where, answer = run(work)
+    verdict = "[green]allowed[/]" if answer.allowed else "[red]denied[/]"
+    resource = f"{resource_type}/{resource_id or '*'} in {where}"
+    headline = f"{verdict}: {who.identifier} {permission} {resource}"
+    return answer, f"{headline} (policy revision {answer.revision})"
 
 
 def check(
@@ -80,18 +102,11 @@ def check(
     Example: authz-audit check core_pipeline_execute -t PIPELINE --id deploy -s acme/o/p -p alice
     """
 
-    async def work(session: Session) -> tuple[pb.Principal, str, pb.CheckResponse]:
-        who = await principal_of(session, principal, principal_type, principal_scope)
-        where = scope or session.profile.account
-        request = _request(who, where, permission, resource_type, resource_id, at_least_revision)
-        return who, where, await session.access.Check(request)
-
-    who, where, answer = run(work)
-    verdict = "[green]allowed[/]" if answer.allowed else "[red]denied[/]"
-    out.print(
-        f"{verdict}: {who.identifier} {permission} {_resource(resource_type, resource_id, where)}"
-        f" (policy revision {answer.revision})"
-    )
+    answer, headline = _ask(
+        "Check", permission, resource_type, resource_id, scope,
+        principal, principal_type, principal_scope, at_least_revision,
+    )  # fmt: skip
+    out.print(headline)
     if not answer.allowed:
         raise typer.Exit(NO)
 
@@ -112,18 +127,11 @@ def explain(
     Example: authz-audit explain core_pipeline_view -t PIPELINE --id x -s acme/o/p -p alice
     """
 
-    async def work(session: Session) -> tuple[pb.Principal, str, pb.ExplainResponse]:
-        who = await principal_of(session, principal, principal_type, principal_scope)
-        where = scope or session.profile.account
-        request = _request(who, where, permission, resource_type, resource_id, at_least_revision)
-        return who, where, await session.access.Explain(request)
-
-    who, where, answer = run(work)
-    verdict = "[green]allowed[/]" if answer.allowed else "[red]denied[/]"
-    tree = Tree(
-        f"{verdict}: {who.identifier} {permission} {_resource(resource_type, resource_id, where)}"
-        f" (policy revision {answer.revision})"
-    )
+    answer, headline = _ask(
+        "Explain", permission, resource_type, resource_id, scope,
+        principal, principal_type, principal_scope, at_least_revision,
+    )  # fmt: skip
+    tree = Tree(headline)
     for grant in answer.grants:
         branch = tree.add(f"binding [bold]{grant.role_binding}[/]")
         if grant.via_group:

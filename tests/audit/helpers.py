@@ -187,3 +187,12 @@ def on_new_loop(
             await conn.close()
 
     return asyncio.run(run())
+
+
+async def dead_letters(database_url: str) -> list[asyncpg.Record]:
+    """The dead-letter table's payloads and reasons, in the order they were written."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await conn.fetch("SELECT payload, reason FROM audit_dead_letters ORDER BY id")
+    finally:
+        await conn.close()

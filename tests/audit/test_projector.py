@@ -7,12 +7,12 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from tests.audit.helpers import (
     Workers,
     assert_store_holds_exactly,
+    dead_letters,
     keyed,
     make_event,
     produce,
@@ -78,11 +78,7 @@ async def test_a_poison_message_goes_to_the_dead_letters_and_the_stream_goes_on(
     await wait_rows(database_url, 200, workers)
     await wait_rows(database_url, 3, workers, table="audit_dead_letters")
     await assert_store_holds_exactly(database_url, before + after)
-    conn = await asyncpg.connect(database_url)
-    try:
-        letters = await conn.fetch("SELECT payload, reason FROM audit_dead_letters ORDER BY id")
-    finally:
-        await conn.close()
+    letters = await dead_letters(database_url)
     reasons = sorted(r["reason"] for r in letters)
     assert len(reasons) == 3
     assert any("missing occurred_at" in r for r in reasons)

@@ -10,13 +10,13 @@ import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.audit.helpers import (
     Workers,
     assert_store_holds_exactly,
+    dead_letters,
     keyed,
     make_event,
     produce,
@@ -106,11 +106,7 @@ async def test_data_the_store_refuses_goes_to_the_dead_letters_and_the_stream_go
     await wait_rows(database_url, 3, workers, table="audit_dead_letters")
     await wait_rows(database_url, len(good), workers)
     await assert_store_holds_exactly(database_url, good)
-    conn = await asyncpg.connect(database_url)
-    try:
-        letters = await conn.fetch("SELECT payload, reason FROM audit_dead_letters")
-    finally:
-        await conn.close()
+    letters = await dead_letters(database_url)
     assert {bytes(r["payload"]) for r in letters} == {e.SerializeToString() for e in poison}
     assert all(r["reason"].startswith("rejected by the audit store: ") for r in letters)
     assert any("54000" in r["reason"] for r in letters)
@@ -132,11 +128,7 @@ async def test_a_value_past_its_column_goes_to_the_dead_letters_and_the_stream_g
     await wait_rows(database_url, 1, workers, table="audit_dead_letters", timeout_s=60)
     await wait_rows(database_url, len(good), workers, timeout_s=60)
     await assert_store_holds_exactly(database_url, good)
-    conn = await asyncpg.connect(database_url)
-    try:
-        letters = await conn.fetch("SELECT payload, reason FROM audit_dead_letters")
-    finally:
-        await conn.close()
+    letters = await dead_letters(database_url)
     assert [bytes(r["payload"]) for r in letters] == [too_large.SerializeToString()]
     assert letters[0]["reason"].startswith("rejected by the audit store: ")
 
