@@ -1,9 +1,10 @@
 """The faust-streaming projector: audit.events.v1 -> audit_events, batch by batch.
 
-The agent is thin: decode and validate each event, write the batch in one transaction, and only
-then acknowledge its events (the agent takes them with noack_take). The next batch is fetched and
-decoded while one is written; writes run one at a time, in topic order. Nothing here raises: an
-event would otherwise be lost to the stream. A store failure is classified
+The consumer hands the agent runs: what a fetch brought from one partition (run_delivery.py).
+The agent decodes and validates each run's events while the previous write runs; the runs that
+arrive meanwhile are written together in one transaction, and acknowledged only after its
+commit (the agent reads with noack). Writes run one at a time, in topic order. Nothing here
+raises: an event would otherwise be lost to the stream. A store failure is classified
 (domain/failures.py): a transient one is retried with backoff until it passes; data the store
 refuses for good is found by bisecting the batch and that one event becomes a dead letter, in
 the same retried transaction as the rest of its half. Dead letters reach their topic only after
@@ -16,6 +17,7 @@ import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,12 +28,12 @@ from libs.events.topics import TopicSettings, ensure_topics, spec_for
 from libs.health_http import start_health_server
 from libs.runtime.log_setup import configure_logging
 from services.audit import metrics
-from services.audit.batch_delivery import BatchDeliveringApp
 from services.audit.domain.failures import printable_reason, rejected_for_good
 from services.audit.domain.liveness import LagSample, Liveness
 from services.audit.domain.records import AuditRecord, InvalidEvent
 from services.audit.event_decoding import record_from_bytes
 from services.audit.lag_probe import GroupLag
+from services.audit.run_delivery import RUNS, RunDeliveringApp
 from services.audit.settings import AuditSettings
 from services.audit.store import repository
 from services.audit.store.repository import DeadLetter
@@ -39,16 +41,28 @@ from services.audit.store.repository import DeadLetter
 log = logging.getLogger(__name__)
 
 GC_THRESHOLDS = (20_000, 20, 20)
+RUNS_BUFFERED = 8  # runs in the stream's buffer: a fetch's worth of partitions
 
-Incoming = tuple[AuditRecord, Any]  # a decoded event and the faust event it came from
-Acknowledge = Callable[[Any], Awaitable[bool]]  # faust's Stream.ack
+Incoming = tuple[AuditRecord, Any]  # a decoded event and the Kafka record it came from
+Acknowledge = Callable[[Any], Awaitable[bool]]  # faust's Stream.ack, of a run's event
 
 
-def _dead_letter(event: Any, reason: str) -> DeadLetter:
-    message = event.message
+def _dead_letter(record: Any, reason: str) -> DeadLetter:
     return DeadLetter(
-        message.topic, message.partition, message.offset, event.key, event.value or b"", reason
+        record.topic, record.partition, record.offset, record.key, record.value or b"", reason
     )
+
+
+@dataclass
+class Batch:
+    """Runs decoded and waiting for one transaction."""
+
+    runs: list[Any] = field(default_factory=list)  # faust events, acknowledged after the commit
+    incoming: list[Incoming] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.incoming) + len(self.dead)
 
 
 class RejectedForGood(Exception):
@@ -68,7 +82,9 @@ class Projector:
         self.liveness = Liveness(settings.stall_after_s, time.monotonic())
         self.lag = GroupLag(settings.kafka_bootstrap_servers, settings.group_id, settings.topic)
         self.health_server: asyncio.Server | None = None
-        self.writing: asyncio.Task[None] | None = None  # the batch being stored
+        self.waiting = Batch()  # the runs for the next write
+        self.taken = asyncio.Event()  # set as the writer takes what is waiting
+        self.writing: asyncio.Task[None] | None = None  # stores batches while any wait
 
     async def prepare(self) -> None:
         """Before faust subscribes: the topics exist with their declared partitions, and the
@@ -134,46 +150,55 @@ class Projector:
                 await asyncio.sleep(1.0)
         return self.pool
 
-    def split(self, events: Sequence[Any]) -> tuple[list[Incoming], list[DeadLetter]]:
+    def split(self, records: Sequence[Any]) -> tuple[list[Incoming], list[DeadLetter]]:
         incoming, dead = [], []
-        for event in events:
+        for record in records:
             try:
-                incoming.append((record_from_bytes(event.value or b""), event))
+                incoming.append((record_from_bytes(record.value or b""), record))
             except InvalidEvent as exc:
-                dead.append(_dead_letter(event, printable_reason(str(exc))))
+                dead.append(_dead_letter(record, printable_reason(str(exc))))
             except Exception as exc:  # an event that breaks the decoder is poison too
                 reason = f"undecodable: {type(exc).__name__}: {exc}"
-                dead.append(_dead_letter(event, printable_reason(reason)))
+                dead.append(_dead_letter(record, printable_reason(reason)))
         return incoming, dead
 
-    async def submit(self, events: Sequence[Any], ack: Acknowledge) -> None:
-        """Decode this batch while the previous one's transaction runs, then start its write
-        behind that one: batches commit in topic order, one at a time, and a batch's events
-        are acknowledged only after its commit. Meanwhile faust fetches the next batch."""
-        decoded = self.split(events)
-        await self.drain()
-        self.writing = asyncio.create_task(self._handle(events, *decoded, ack))
+    def _busy(self) -> bool:
+        return self.writing is not None and not self.writing.done()
+
+    async def submit(self, run: Any, ack: Acknowledge) -> None:
+        """Decode a run while the write in flight runs, and queue it for the next write. It
+        waits only while a whole batch is already waiting; meanwhile faust fetches on. Batches
+        commit in topic order, one at a time, and a run is acknowledged after its commit."""
+        incoming, dead = self.split(run.value)
+        while len(self.waiting) >= self.settings.batch_size and self._busy():
+            self.taken.clear()
+            await self.taken.wait()
+        waiting = self.waiting
+        waiting.runs.append(run)
+        waiting.incoming += incoming
+        waiting.dead += dead
+        if not self._busy():
+            self.writing = asyncio.create_task(self._write_waiting(ack))
+
+    async def _write_waiting(self, ack: Acknowledge) -> None:
+        while self.waiting.runs:
+            batch, self.waiting = self.waiting, Batch()
+            self.taken.set()
+            await self._handle(batch, ack)
 
     async def drain(self) -> None:
-        """Wait for the write in flight."""
-        writing, self.writing = self.writing, None
-        if writing is not None:
-            await writing
+        """Wait until everything submitted is stored."""
+        if self.writing is not None:
+            await self.writing
 
-    async def _handle(
-        self,
-        events: Sequence[Any],
-        incoming: list[Incoming],
-        dead: list[DeadLetter],
-        ack: Acknowledge,
-    ) -> None:
+    async def _handle(self, batch: Batch, ack: Acknowledge) -> None:
         with metrics.BATCH_SECONDS.time():
-            letters = await self._store(incoming, dead)
-        for event in events:
-            await ack(event)
+            letters = await self._store(batch.incoming, batch.dead)
+        for run in batch.runs:
+            await ack(run)
         self.dead += len(letters)
-        metrics.DEAD_AT_DECODE.inc(len(dead))
-        metrics.DEAD_AT_STORE.inc(len(letters) - len(dead))
+        metrics.DEAD_AT_DECODE.inc(len(batch.dead))
+        metrics.DEAD_AT_STORE.inc(len(letters) - len(batch.dead))
         for letter in letters:
             log.warning(
                 "dead letter %s[%d]@%d: %s",
@@ -267,7 +292,7 @@ class Projector:
             log.warning("partition maintenance failed: %r; next time", exc)
 
 
-class ProjectorApp(BatchDeliveringApp):
+class ProjectorApp(RunDeliveringApp):
     projector: Projector
 
     async def on_first_start(self) -> None:
@@ -324,30 +349,27 @@ def create_app(settings: AuditSettings) -> faust.App:
         broker_heartbeat_interval=max(settings.session_timeout_s / 5, 0.5),
         key_serializer="raw",
         value_serializer="raw",
-        # A fetch hands over at most a batch. Fetching pauses when the stream's buffer is 80%
-        # full; the 20% left takes the fetch already under way, since faust delivers a message
-        # that meets a full buffer through a task and an asyncio.wait of its own.
+        # A fetch hands over at most a batch, in runs (one per partition); the stream buffers
+        # a few runs, as the agent takes them at once unless a whole batch is waiting.
         broker_max_poll_records=settings.batch_size,
-        stream_buffer_maxsize=6 * settings.batch_size,
+        stream_buffer_maxsize=RUNS_BUFFERED,
         # aiokafka asks a broker again only once the records it fetched from it are consumed:
         # the more each fetch brings, the fewer such stops (1 MiB: 0.7x the rate of 4 MiB).
         consumer_max_fetch_size=settings.fetch_partition_bytes,
     )
-    topic = app.topic(settings.topic, key_type=bytes, value_type=bytes)
+    topic = app.topic(settings.topic, schema=RUNS)
     dead_letter_topic = app.topic(settings.dead_letter_topic, key_type=bytes, value_type=bytes)
     projector = Projector(settings, dead_letter_topic)
     app.projector = projector
 
     @app.agent(topic, concurrency=1)
     async def project(stream: faust.StreamT[Any]) -> None:
-        # noack_take: the events are acknowledged by Projector.submit's write, after its commit.
-        # (noack_take is on faust.Stream but missing from the StreamT interface.)
-        batches = stream.noack_take(  # type: ignore[attr-defined]
-            settings.batch_size, within=settings.batch_within_s
-        )
+        # Acknowledged by the projector's writes, after their commits. (noack is on faust.Stream
+        # but missing from the StreamT interface.)
+        runs = stream.noack()  # type: ignore[attr-defined]
         try:
-            async for events in batches:
-                await projector.submit(events, stream.ack)
+            async for run in runs.events():
+                await projector.submit(run, runs.ack)
         finally:  # a stopping worker lets the last write commit, for a while
             try:
                 async with asyncio.timeout(settings.stop_write_timeout_s):

@@ -31,8 +31,8 @@ class AuditSettings(GrpcServerSettings, AuthzClientSettings):
     # How often the consumer refreshes metadata: partitions it should own but missed (a topic
     # created late, a broker restarted mid-join) are seen within this time, not aiokafka's 5 min.
     metadata_max_age_s: float = 5.0
+    # Events per write, about: runs that arrive while a write runs join the next one.
     batch_size: int = 2000
-    batch_within_s: float = 0.05  # a lone event waits at most this long (p99 ~ 64 ms measured)
     # At most this much of one partition per fetch (the consumer's memory: partitions x this).
     fetch_partition_bytes: int = 4 * 1024 * 1024
     retention_days: int = 730
