@@ -168,8 +168,8 @@ INSERT_UNNEST = (
 
 def plain_row(record: AuditRecord, seq: int) -> tuple[Any, ...]:
     """The row write_batch would store, without its chain: a position, genesis hashes.
-    repository.stored_row is the project's own record -> row mapping, so both paths pay it."""
-    return repository.stored_row(record, seq, GENESIS, GENESIS, "bench")
+    repository.record_columns is the project's own record -> row mapping, so both paths pay it."""
+    return (*repository.record_columns(record), seq, GENESIS, GENESIS, "bench")
 
 
 async def insert_unnest(conn: asyncpg.Connection, chunk: list[AuditRecord], first: int) -> int:

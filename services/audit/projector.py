@@ -30,20 +30,20 @@ from libs.runtime.log_setup import configure_logging
 from services.audit import metrics
 from services.audit.domain.failures import printable_reason, rejected_for_good
 from services.audit.domain.liveness import LagSample, Liveness
-from services.audit.domain.records import AuditRecord, InvalidEvent
+from services.audit.domain.records import InvalidEvent
 from services.audit.event_decoding import record_from_bytes
 from services.audit.lag_probe import GroupLag
 from services.audit.run_delivery import RUNS, RunDeliveringApp
 from services.audit.settings import AuditSettings
 from services.audit.store import repository
-from services.audit.store.repository import DeadLetter
+from services.audit.store.repository import DeadLetter, Prepared, prepare
 
 log = logging.getLogger(__name__)
 
 GC_THRESHOLDS = (20_000, 20, 20)
 RUNS_BUFFERED = 8  # runs in the stream's buffer: a fetch's worth of partitions
 
-Incoming = tuple[AuditRecord, Any]  # a decoded event and the Kafka record it came from
+Incoming = tuple[Prepared, Any]  # a decoded event and the Kafka record it came from
 Acknowledge = Callable[[Any], Awaitable[bool]]  # faust's Stream.ack, of a run's event
 
 
@@ -154,7 +154,7 @@ class Projector:
         incoming, dead = [], []
         for record in records:
             try:
-                incoming.append((record_from_bytes(record.value or b""), record))
+                incoming.append((prepare(record_from_bytes(record.value or b"")), record))
             except InvalidEvent as exc:
                 dead.append(_dead_letter(record, printable_reason(str(exc))))
             except Exception as exc:  # an event that breaks the decoder is poison too
@@ -212,7 +212,7 @@ class Projector:
     async def _store(self, incoming: list[Incoming], dead: list[DeadLetter]) -> list[DeadLetter]:
         """Store the events and dead letters; return every dead letter written."""
         try:
-            await self._write([record for record, _ in incoming], dead)
+            await self._write([event for event, _ in incoming], dead)
             return dead
         except RejectedForGood as exc:
             if len(incoming) == 1:
@@ -225,14 +225,14 @@ class Projector:
             half = len(incoming) // 2  # in order: the first half commits before the second
             return await self._store(incoming[:half], dead) + await self._store(incoming[half:], [])
 
-    async def _write(self, records: list[AuditRecord], dead: list[DeadLetter]) -> None:
+    async def _write(self, events: list[Prepared], dead: list[DeadLetter]) -> None:
         """One transaction, retried with backoff while the failure is transient."""
         delay = 0.1
         while True:
             pool = await self._pool()
             try:
                 async with pool.acquire() as conn:
-                    stored = await repository.write_batch(conn, records, dead, self.keys)
+                    stored = await repository.write_prepared(conn, events, dead, self.keys)
                 self.stored += stored
                 metrics.STORED.inc(stored)
                 return

@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 from audit.v1 import event_pb2 as ev
 from libs.events import codec
 from services.audit.domain import partitions
-from services.audit.domain.chain import GENESIS, ChainedRow, ChainKeys, first_broken_link, link
+from services.audit.domain.chain import (
+    GENESIS,
+    ChainedRow,
+    ChainKeys,
+    canonical_bytes,
+    first_broken_link,
+    link,
+)
 from services.audit.domain.records import AuditRecord, InvalidEvent
 from services.audit.event_decoding import record_from_bytes
 
@@ -108,7 +115,7 @@ KEYS = ChainKeys("k1", {"k1": b"k" * 32})
 def chain(records: list[AuditRecord]) -> list[ChainedRow]:
     rows, previous = [], GENESIS
     for seq, r in enumerate(records, start=1):
-        current = link(KEYS.keys["k1"], "k1", seq, previous, r)
+        current = link(KEYS.keys["k1"], "k1", seq, previous, canonical_bytes(r))
         rows.append(ChainedRow(seq, previous, current, "k1", r))
         previous = current
     return rows

@@ -104,7 +104,7 @@ async def test_a_chain_recomputed_without_the_key_does_not_verify(
                 current = hashlib.sha256(previous + canonical_bytes(forged)).digest()
             else:
                 key = guessed.keys[row.key_id]
-                current = link(key, row.key_id, row.seq, previous, forged)
+                current = link(key, row.key_id, row.seq, previous, canonical_bytes(forged))
             await conn.execute(
                 "UPDATE audit_events SET principal_id = 'mallory', prev_hash = $2, hash = $3"
                 " WHERE event_id = $1",

@@ -77,8 +77,9 @@ def _frame(*parts: bytes) -> bytes:
     return b"".join(len(p).to_bytes(8, "big") + p for p in parts)
 
 
-def link(key: bytes, key_id: str, seq: int, previous: bytes, record: AuditRecord) -> bytes:
-    message = _frame(key_id.encode(), str(seq).encode(), previous, canonical_bytes(record))
+def link(key: bytes, key_id: str, seq: int, previous: bytes, canonical: bytes) -> bytes:
+    """The link of the event whose canonical_bytes are `canonical`."""
+    message = _frame(key_id.encode(), str(seq).encode(), previous, canonical)
     return hmac.new(key, LINK_DOMAIN + message, hashlib.sha256).digest()
 
 
@@ -148,7 +149,7 @@ def first_broken_link(rows: Iterable[ChainedRow], keys: ChainKeys) -> BrokenLink
         key = keys.key(row.key_id)
         if key is None:
             return BrokenLink(*where, f"chain key {row.key_id!r} is not configured")
-        expected = link(key, row.key_id, row.seq, row.prev_hash, row.record)
+        expected = link(key, row.key_id, row.seq, row.prev_hash, canonical_bytes(row.record))
         if not hmac.compare_digest(expected, row.hash):
             return BrokenLink(*where, "the event's contents do not match its keyed hash")
         previous = row

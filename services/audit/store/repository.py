@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -22,6 +22,7 @@ from services.audit.domain.chain import (
     ChainHead,
     ChainKeys,
     Newest,
+    canonical_bytes,
     link,
     sign_head,
 )
@@ -55,11 +56,17 @@ async def migrate_audit(conn: Conn) -> list[str]:
     return await migrate(conn, MIGRATIONS)
 
 
-def stored_row(
-    r: AuditRecord, seq: int, previous: bytes, current: bytes, key_id: str
-) -> tuple[Any, ...]:
-    """The stored row: the record's fields in RECORD_COLUMNS order (AuditRecord's own), JSON as
-    text for the jsonb columns, then the chain columns."""
+class Prepared(NamedTuple):
+    """What an event's row needs that does not depend on the chain: made while the batch
+    before it is written, not in the write's own critical path."""
+
+    record: AuditRecord
+    canonical: bytes  # the chain's input (chain.canonical_bytes)
+    columns: tuple[Any, ...]  # record_columns
+
+
+def record_columns(r: AuditRecord) -> tuple[Any, ...]:
+    """RECORD_COLUMNS' values (AuditRecord's own order), JSON as text for the jsonb columns."""
     labels, old, new = r.resource_labels, r.old_state, r.new_state
     return (
         *r[:12],
@@ -68,8 +75,11 @@ def stored_row(
         None if old is None else json.dumps(old),
         None if new is None else json.dumps(new),
         *r[18:],
-        seq, previous, current, key_id,
     )  # fmt: skip
+
+
+def prepare(r: AuditRecord) -> Prepared:
+    return Prepared(r, canonical_bytes(r), record_columns(r))
 
 
 # Creates the missing heads and locks them all, in account order (two workers holding the same
@@ -95,6 +105,13 @@ class _AlreadyStored(Exception):
 async def write_batch(
     conn: Conn, records: list[AuditRecord], dead: list[DeadLetter], keys: ChainKeys
 ) -> int:
+    """write_prepared, for records not prepared yet."""
+    return await write_prepared(conn, [prepare(r) for r in records], dead, keys)
+
+
+async def write_prepared(
+    conn: Conn, events: list[Prepared], dead: list[DeadLetter], keys: ChainKeys
+) -> int:
     """Store a batch in one transaction; return how many events were new. New links and the
     heads of the batch's accounts are made with the current chain key.
 
@@ -104,7 +121,7 @@ async def write_batch(
     when they come again after a crash or a rebalance), so the batch is first written as if
     none were, in four round trips; if the insert finds one, that transaction is rolled back
     and the batch is written again without the stored ones."""
-    unique = list({r.event_id: r for r in records}.values())
+    unique = list({e.record.event_id: e for e in events}.values())
     try:
         return await _write_batch(conn, unique, dead, keys, skip_stored=False)
     except _AlreadyStored:
@@ -113,7 +130,7 @@ async def write_batch(
 
 async def _write_batch(
     conn: Conn,
-    unique: list[AuditRecord],
+    unique: list[Prepared],
     dead: list[DeadLetter],
     keys: ChainKeys,
     skip_stored: bool,
@@ -121,25 +138,26 @@ async def _write_batch(
     async with conn.transaction():
         heads: dict[str, tuple[int, bytes]] = {}
         if unique:
-            rows = await conn.fetch(LOCK_HEADS, sorted({r.account for r in unique}), GENESIS)
+            accounts = sorted({e.record.account for e in unique})
+            rows = await conn.fetch(LOCK_HEADS, accounts, GENESIS)
             heads = {r["account"]: (r["seq"], bytes(r["hash"])) for r in rows}
         if unique and skip_stored:
             stored = await conn.fetch(
                 "SELECT event_id FROM audit_events WHERE (event_id, occurred_at) IN"
                 " (SELECT * FROM unnest($1::uuid[], $2::timestamptz[]))",
-                [r.event_id for r in unique],
-                [r.occurred_at for r in unique],
+                [e.record.event_id for e in unique],
+                [e.record.occurred_at for e in unique],
             )
             seen = {r["event_id"] for r in stored}
-            unique = [r for r in unique if r.event_id not in seen]
+            unique = [e for e in unique if e.record.event_id not in seen]
         if unique:
             key_id, key = keys.current_id, keys.keys[keys.current_id]
             new_rows = []
-            for record in unique:
+            for record, canonical, columns in unique:
                 seq, previous = heads[record.account]
-                current = link(key, key_id, seq + 1, previous, record)
+                current = link(key, key_id, seq + 1, previous, canonical)
                 heads[record.account] = (seq + 1, current)
-                new_rows.append(stored_row(record, seq + 1, previous, current, key_id))
+                new_rows.append((*columns, seq + 1, previous, current, key_id))
             signed = [sign_head(keys, a, seq, last) for a, (seq, last) in heads.items()]
             try:  # COPY: the cheapest way in, for this process and the database
                 await conn.copy_records_to_table(
