@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiokafka
 import asyncpg
@@ -256,12 +256,22 @@ async def bare_pipeline(
     )
 
 
+class Sample(NamedTuple):
+    """One look at a projector run."""
+
+    seconds: float  # since the workers were started
+    rows: int  # stored
+    worker_cpu_s: float  # user + system, all workers so far
+    machine_busy: float  # CPU ticks of the whole machine since boot (machine_cpu)
+    machine_total: float
+
+
 @dataclass(frozen=True)
 class ProjectorRun:
     workers: int
     expected: int
     batch_size: int
-    progress: list[tuple[float, int]]  # (seconds since the workers were started, rows stored)
+    progress: list[Sample]
     stored: int  # count(*) at the end
     complete: bool
     note: str
@@ -269,20 +279,30 @@ class ProjectorRun:
     machine_busy: float  # share of the machine's CPU time (all cores) busy during the run
 
     def first_row_s(self) -> float:
-        return next((t for t, n in self.progress if n > 0), float("nan"))
+        return next((s.seconds for s in self.progress if s.rows > 0), float("nan"))
 
-    def reached(self, fraction: float) -> tuple[float, int]:
+    def reached(self, fraction: float) -> Sample:
         """The first sample at or past that fraction of the events (else the last sample)."""
         return next(
-            ((t, n) for t, n in self.progress if n >= fraction * self.expected),
+            (s for s in self.progress if s.rows >= fraction * self.expected),
             self.progress[-1],
         )
+
+    def steady_cpu(self) -> tuple[float, float]:
+        """Between the STEADY marks: the workers' CPU microseconds per event, and the share of
+        the machine's CPU time (all cores) busy."""
+        s0, s1 = (self.reached(f) for f in STEADY)
+        if s1.rows <= s0.rows or s1.machine_total <= s0.machine_total:
+            return float("nan"), float("nan")
+        per_event = (s1.worker_cpu_s - s0.worker_cpu_s) / (s1.rows - s0.rows) * 1e6
+        busy = (s1.machine_busy - s0.machine_busy) / (s1.machine_total - s0.machine_total)
+        return per_event, busy
 
     def rows(self) -> list[Throughput]:
         who = f"projector worker{'s' if self.workers > 1 else ''} x{self.workers}"
         batch = f"{self.batch_size:,}"
-        (t0, n0), (t1, n1) = (self.reached(f) for f in STEADY)
-        end, _ = self.progress[-1]
+        s0, s1 = (self.reached(f) for f in STEADY)
+        end = self.progress[-1].seconds
         return [
             Throughput(f"{who}: process start -> all rows", batch, self.stored, end, self.complete),
             Throughput(
@@ -295,8 +315,8 @@ class ProjectorRun:
             Throughput(
                 f"{who}: steady, {STEADY[0]:.0%} -> {STEADY[1]:.0%} of rows",
                 batch,
-                n1 - n0,
-                t1 - t0,
+                s1.rows - s0.rows,
+                s1.seconds - s0.seconds,
                 self.complete,
             ),
         ]
@@ -317,20 +337,22 @@ async def projector_run(
     """Start `count` workers of a fresh group on the filled topic, poll until every event is
     stored (or a worker died, or timeout_s)."""
     await empty_store(conn)
-    progress: list[tuple[float, int]] = [(0.0, 0)]
     note = ""
     with ProjectorWorkers(bootstrap, topic, group, database_url, workdir, batch_size) as workers:
         busy0, total0 = machine_cpu()
+        progress = [Sample(0.0, 0, 0.0, busy0, total0)]
         start = time.perf_counter()
         for _ in range(count):
             workers.start()
-        while progress[-1][1] < expected:
+        while progress[-1].rows < expected:
             await asyncio.sleep(POLL_S)
-            progress.append((time.perf_counter() - start, await stored_events(conn)))
+            rows = await stored_events(conn)
+            now = time.perf_counter() - start
+            progress.append(Sample(now, rows, workers.cpu_seconds(), *machine_cpu()))
             if not workers.alive():
                 note = f"a worker died:\n{workers.logs()}"
                 break
-            if progress[-1][0] > timeout_s:
+            if progress[-1].seconds > timeout_s:
                 note = f"timed out after {timeout_s:g} s"
                 break
         worker_cpu_s = workers.cpu_seconds()
@@ -350,17 +372,21 @@ def runs_table(runs: list[ProjectorRun]) -> Table:
     )
     columns = ["workers", "first row", "20%", "50%", "90%", "all rows", "rows (count(*))"]
     columns += [f"worker CPU s ({os.cpu_count()} cores)", "machine CPU busy"]
+    columns += ["steady: worker CPU us/event", "steady: machine CPU busy"]
     for column in columns:
         table.add_column(column, justify="right")
     for run in runs:
+        per_event, busy = run.steady_cpu()
         table.add_row(
             str(run.workers),
             f"{run.first_row_s():.2f}",
             *(f"{run.reached(f)[0]:.2f}" for f in (0.2, 0.5, 0.9)),
-            f"{run.progress[-1][0]:.2f}",
+            f"{run.progress[-1].seconds:.2f}",
             f"{run.stored:,}" + ("" if run.complete else " (incomplete)"),
             f"{run.worker_cpu_s:.2f}",
             f"{run.machine_busy:.0%}",
+            f"{per_event:.1f}",
+            f"{busy:.0%}",
         )
     return table
 
