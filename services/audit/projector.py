@@ -153,8 +153,10 @@ class Projector:
                 await asyncio.sleep(1.0)
         return self.pool
 
-    def split(self, records: Sequence[Any]) -> tuple[list[Incoming], list[DeadLetter]]:
-        incoming, dead = [], []
+    def split(
+        self, records: Sequence[Any], incoming: list[Incoming], dead: list[DeadLetter]
+    ) -> None:
+        """Decode the records: each an incoming event or a dead letter."""
         for record in records:
             try:
                 incoming.append((prepare(record_from_bytes(record.value or b"")), record))
@@ -163,7 +165,6 @@ class Projector:
             except Exception as exc:  # an event that breaks the decoder is poison too
                 reason = f"undecodable: {type(exc).__name__}: {exc}"
                 dead.append(_dead_letter(record, printable_reason(reason)))
-        return incoming, dead
 
     def _busy(self) -> bool:
         return self.writing is not None and not self.writing.done()
@@ -172,14 +173,13 @@ class Projector:
         """Decode a run while the write in flight runs, and queue it for the next write. It
         waits only while a whole batch is already waiting; meanwhile faust fetches on. Batches
         commit in topic order, one at a time, and a run is acknowledged after its commit."""
-        incoming, dead = [], []
+        incoming: list[Incoming] = []
+        dead: list[DeadLetter] = []
         records = run.value
         for start in range(0, len(records), DECODE_SLICE):
             if start:
                 await asyncio.sleep(0)  # the write's next step, when its reply is in, goes first
-            decoded = self.split(records[start : start + DECODE_SLICE])
-            incoming += decoded[0]
-            dead += decoded[1]
+            self.split(records[start : start + DECODE_SLICE], incoming, dead)
         while len(self.waiting) >= self.settings.batch_size and self._busy():
             self.taken.clear()
             await self.taken.wait()
