@@ -464,8 +464,9 @@ async def throughput(
         )
         pipeline = await bare_pipeline(conn, bootstrap, topic, args.partitions, n, size, timeout_s)
         runs = []
-        for count in [int(w) for w in args.workers.split(",") if w.strip()]:
-            group = f"{prefix}-g{count}"
+        counts = [int(w) for w in args.workers.split(",") if w.strip()]
+        for i, count in enumerate(counts):
+            group = f"{prefix}-g{i}-{count}"  # a fresh group: a count may come twice
             run = await projector_run(
                 conn, bootstrap, topic, group, database_url, workdir, count, n, size, timeout_s
             )
