@@ -14,7 +14,12 @@ from faust.types import TP
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.audit.run_delivery import Run, RunDeliveringApp, RunDeliveringConsumer
+from services.audit.run_delivery import (
+    FETCH_MAX_WAIT_MS,
+    Run,
+    RunDeliveringApp,
+    RunDeliveringConsumer,
+)
 
 TOPIC = "audit.events.v1"
 TP0 = TP(TOPIC, 0)
@@ -101,3 +106,14 @@ def test_a_run_dropped_at_a_rebalance_leaves_no_gap_behind() -> None:
     again.ack(c)
     assert commit(c) == 5
     assert commit(c) == 5  # and stays there, until more is acknowledged
+
+
+async def test_the_broker_holds_an_empty_fetch_briefly_not_faust_s_one_and_a_half_seconds() -> None:
+    # A partition with a backlog joins the next fetch only after the fetch in flight (the idle
+    # partitions' long poll) returns: that wait must stay short.
+    c = consumer()
+    kafka_consumer = c._new_consumer_thread()._create_worker_consumer(c.transport)
+    try:
+        assert kafka_consumer._fetch_max_wait_ms == FETCH_MAX_WAIT_MS < 1500
+    finally:
+        await kafka_consumer.stop()
