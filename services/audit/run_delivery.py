@@ -20,7 +20,8 @@ again from the committed offset, as with faust's own loop.
 
 While the stream's buffer is full, faust pauses the partitions and its fetch loop waits out a
 whole timeout (a second when every partition is paused) even if the buffer drains meanwhile;
-here it looks again every PAUSED_POLL_S."""
+here it looks again every PAUSED_POLL_S. And the broker holds a fetch that finds nothing new for
+FETCH_MAX_WAIT_MS, not faust's 1.5 s (see there)."""
 
 from __future__ import annotations
 
