@@ -205,6 +205,7 @@ class Projector:
         with metrics.BATCH_SECONDS.time():
             letters = await self._store(batch.incoming, batch.dead)
         for run in batch.runs:
+            run.message.processed = True  # only a processed run moves the commit (Run)
             await ack(run)
         self.dead += len(letters)
         metrics.DEAD_AT_DECODE.inc(len(batch.dead))
@@ -230,8 +231,6 @@ class Projector:
                 letter = _dead_letter(incoming[0][1], reason)
                 await self._write([], [*dead, letter])
                 return [*dead, letter]
-            if not incoming:
-                raise  # dead letters alone are bytea and cleaned text: never expected
             half = len(incoming) // 2  # in order: the first half commits before the second
             return await self._store(incoming[:half], dead) + await self._store(incoming[half:], [])
 
@@ -247,7 +246,9 @@ class Projector:
                 metrics.STORED.inc(stored)
                 return
             except asyncpg.PostgresError as exc:
-                if rejected_for_good(exc.sqlstate):
+                # Dead letters alone are bytea and cleaned text: a refusal of those is not
+                # expected, and is retried (health reports the stall) rather than lost.
+                if rejected_for_good(exc.sqlstate) and events:
                     raise RejectedForGood(f"{exc.sqlstate} {type(exc).__name__}: {exc}") from exc
                 log.warning("writing a batch failed: %r; retrying in %.1f s", exc, delay)
             except Exception as exc:  # the agent must not crash: faust would stop the stream

@@ -6,9 +6,11 @@ queue put and get, sensors, a task race (`Consumer._drain_messages` runs `wait_f
 record) and an acknowledgement. At the projector's rate that bookkeeping cost more than
 decoding and storing the record. Here each partition's share of a fetch is one `Run`, a
 ConsumerMessage whose value is the tuple of its aiokafka records, in offset order, and whose
-offset is the last one's. Acknowledging a run registers the offsets before its last as a gap
-(faust's own device for offsets no event stands for) and then acknowledges the last: the commit
-moves past the whole run, and never before the run is acknowledged.
+offset is the last one's. The stream's reader marks a run `processed` when it is done with it,
+then acknowledges it; that registers the offsets before its last as a gap (faust's own device
+for offsets no event stands for) and acknowledges the last: the commit moves past the whole run,
+and never before. A run faust acknowledges by itself (it skips events that cross a rebalance)
+moves nothing.
 
 An app on this transport must declare the topics it consumes with RUNS, the schema that hands
 a run to the stream as it is.
@@ -68,10 +70,17 @@ class Run(ConsumerMessage):
             generation_id=generation_id,
         )
         self.first = first  # from here to the last record, the run stands for every offset
+        self.processed = False  # set by the stream's reader once it is done with the records
 
     def on_final_ack(self, consumer: Any) -> bool:
-        # Only now: a gap registered at delivery would outlive a run dropped by a rebalance,
-        # and let a later commit pass offsets that run never stored.
+        if not self.processed:
+            # faust acknowledges by itself an event it skips (one that crossed a rebalance, or
+            # came while the flow was stopped). Nothing of this run was processed: it must not
+            # move the commit, and its records are fetched again from the committed offset.
+            self.acked = True
+            return False
+        # The gap only now: registered at delivery, it would outlive a run dropped by a
+        # rebalance and let a later commit pass offsets that run never processed.
         cast(RunDeliveringConsumer, consumer).cover(self.tp, self.first, self.offset - 1)
         return super().on_final_ack(consumer)
 
@@ -129,6 +138,11 @@ class RunDeliveringConsumer(faust_aiokafka.Consumer):
                 runs = await self._fetch_runs(timeout)
                 await self.sleep(0)  # a fetch may return at once, again and again
                 if runs and not self.should_stop:
+                    # faust's commit_every, outside the delivery a rebalance may cancel
+                    every = self._commit_every
+                    if every is not None and self._n_acked >= every:
+                        self._n_acked = 0
+                        await self.commit()
                     generation = self.app.consumer_generation_id
                     await self.wait_first(self._deliver(runs, generation), self.suspend_flow.wait())
                 unset_flag(fetching)
@@ -170,7 +184,6 @@ class RunDeliveringConsumer(faust_aiokafka.Consumer):
     async def _deliver(self, runs: list[tuple[TP, Records]], generation: int) -> None:
         callback = self.callback
         read_offset = self._read_offset
-        commit_every = self._commit_every
         for tp, records in runs:
             if not self.flow_active or self.app.consumer_generation_id != generation:
                 return  # a rebalance began: the rest is fetched again
@@ -181,10 +194,9 @@ class RunDeliveringConsumer(faust_aiokafka.Consumer):
                     continue  # delivered already (faust drops these the same way)
             # From the offset after the last one read: offsets with no record (compacted,
             # transaction markers) are passed with this run.
-            first = records[0].offset if r_offset is None else r_offset + 1
-            if commit_every is not None and self._n_acked >= commit_every:
-                self._n_acked = 0
-                await self.commit()
+            first = records[0].offset
+            if r_offset is not None:
+                first = min(first, r_offset + 1)
             await callback(Run(tp, tuple(records), first, generation))
             read_offset[tp] = records[-1].offset
 

@@ -9,7 +9,8 @@ the scheduling."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from services.audit.projector import Projector
@@ -31,6 +32,7 @@ class Record:  # the fields of an aiokafka ConsumerRecord the projector reads
 class RunEvent:  # a faust event of a run: its value is the run's records
     name: str
     value: tuple[Record, ...]
+    message: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(processed=False))
 
 
 class GatedProjector(Projector):
@@ -51,6 +53,7 @@ class GatedProjector(Projector):
         await gate.wait()
 
     async def ack(self, run: Any) -> bool:
+        assert run.message.processed  # or acknowledging it would not move the commit
         self.acked.append(run.name)
         return True
 
