@@ -45,6 +45,7 @@ GC_THRESHOLDS = (20_000, 20, 20)
 # write in flight (its reply waits for the loop) by tens of milliseconds.
 DECODE_SLICE = 200
 RUNS_BUFFERED = 8  # runs in the stream's buffer: a fetch's worth of partitions
+STOP_GRACE_S = 2.0  # for faust's wait_empty to end once the consumer is stopped
 
 Incoming = tuple[Prepared, Any]  # a decoded event and the Kafka record it came from
 Acknowledge = Callable[[Any], Awaitable[bool]]  # faust's Stream.ack, of a run's event
@@ -337,6 +338,10 @@ class ProjectorApp(RunDeliveringApp):
         if not waiting.done():
             log.warning("the batch being stored was abandoned at stop")
             await consumer.stop()  # commits what is acknowledged; wait_empty ends with it
+            # ...unless the write acknowledged more meanwhile: wait_empty's own last commit
+            # would then wait on the stopped consumer thread for ever. Not waited for long.
+            await asyncio.wait({waiting}, timeout=STOP_GRACE_S)
+            return
         await waiting
 
 
