@@ -275,8 +275,6 @@ class ProjectorRun:
     stored: int  # count(*) at the end
     complete: bool
     note: str
-    worker_cpu_s: float  # user + system CPU seconds of the worker processes
-    machine_busy: float  # share of the machine's CPU time (all cores) busy during the run
 
     def first_row_s(self) -> float:
         return next((s.seconds for s in self.progress if s.rows > 0), float("nan"))
@@ -288,15 +286,14 @@ class ProjectorRun:
             self.progress[-1],
         )
 
-    def steady_cpu(self) -> tuple[float, float]:
-        """Between the STEADY marks: the workers' CPU microseconds per event, and the share of
-        the machine's CPU time (all cores) busy."""
-        s0, s1 = (self.reached(f) for f in STEADY)
-        if s1.rows <= s0.rows or s1.machine_total <= s0.machine_total:
-            return float("nan"), float("nan")
-        per_event = (s1.worker_cpu_s - s0.worker_cpu_s) / (s1.rows - s0.rows) * 1e6
-        busy = (s1.machine_busy - s0.machine_busy) / (s1.machine_total - s0.machine_total)
-        return per_event, busy
+    def cpu(self, s0: Sample, s1: Sample) -> tuple[float, float, float]:
+        """Between two samples: the workers' CPU seconds, their CPU microseconds per event, and
+        the share of the machine's CPU time (all cores) busy."""
+        seconds = s1.worker_cpu_s - s0.worker_cpu_s
+        per_event = seconds / (s1.rows - s0.rows) * 1e6 if s1.rows > s0.rows else float("nan")
+        ticks = s1.machine_total - s0.machine_total
+        busy = (s1.machine_busy - s0.machine_busy) / ticks if ticks > 0 else float("nan")
+        return seconds, per_event, busy
 
     def rows(self) -> list[Throughput]:
         who = f"projector worker{'s' if self.workers > 1 else ''} x{self.workers}"
@@ -339,8 +336,7 @@ async def projector_run(
     await empty_store(conn)
     note = ""
     with ProjectorWorkers(bootstrap, topic, group, database_url, workdir, batch_size) as workers:
-        busy0, total0 = machine_cpu()
-        progress = [Sample(0.0, 0, 0.0, busy0, total0)]
+        progress = [Sample(0.0, 0, 0.0, *machine_cpu())]
         start = time.perf_counter()
         for _ in range(count):
             workers.start()
@@ -355,14 +351,9 @@ async def projector_run(
             if progress[-1].seconds > timeout_s:
                 note = f"timed out after {timeout_s:g} s"
                 break
-        worker_cpu_s = workers.cpu_seconds()
-        busy1, total1 = machine_cpu()
     stored = await count_rows(conn)
     complete = stored >= expected and not note
-    busy = (busy1 - busy0) / (total1 - total0) if total1 > total0 else float("nan")
-    return ProjectorRun(
-        count, expected, batch_size, progress, stored, complete, note, worker_cpu_s, busy
-    )
+    return ProjectorRun(count, expected, batch_size, progress, stored, complete, note)
 
 
 def runs_table(runs: list[ProjectorRun]) -> Table:
@@ -376,15 +367,16 @@ def runs_table(runs: list[ProjectorRun]) -> Table:
     for column in columns:
         table.add_column(column, justify="right")
     for run in runs:
-        per_event, busy = run.steady_cpu()
+        worker_cpu_s, _, machine_busy = run.cpu(run.progress[0], run.progress[-1])
+        _, per_event, busy = run.cpu(*(run.reached(f) for f in STEADY))
         table.add_row(
             str(run.workers),
             f"{run.first_row_s():.2f}",
             *(f"{run.reached(f)[0]:.2f}" for f in (0.2, 0.5, 0.9)),
             f"{run.progress[-1].seconds:.2f}",
             f"{run.stored:,}" + ("" if run.complete else " (incomplete)"),
-            f"{run.worker_cpu_s:.2f}",
-            f"{run.machine_busy:.0%}",
+            f"{worker_cpu_s:.2f}",
+            f"{machine_busy:.0%}",
             f"{per_event:.1f}",
             f"{busy:.0%}",
         )
